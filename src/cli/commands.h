@@ -1,0 +1,14 @@
+/* kvcert CLI: the command table. Each command lives in src/cli/cmd_<name>.c
+ * as `int kvc_cmd_<name>(int argc, char **argv)` and returns an exit status. */
+#ifndef KVC_CLI_COMMANDS_H
+#define KVC_CLI_COMMANDS_H
+
+/* X(name, one-line summary) */
+#define KVC_COMMANDS(X)                                                        \
+    X(devices, "list the compute backends this build and machine offer")
+
+#define KVC__CMD_DECL(name, summary) int kvc_cmd_##name(int argc, char **argv);
+KVC_COMMANDS(KVC__CMD_DECL)
+#undef KVC__CMD_DECL
+
+#endif

@@ -1,0 +1,7 @@
+## cli: the kvcert program. One file per command; main.c dispatches.
+kvcert_SOURCES += \
+	%reldir%/main.c \
+	%reldir%/cmd_devices.c \
+	%reldir%/cli.c \
+	%reldir%/cli.h \
+	%reldir%/commands.h

@@ -1,0 +1,1 @@
+## codec module (see DESIGN.md).

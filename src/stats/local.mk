@@ -1,0 +1,1 @@
+## stats module (see DESIGN.md).

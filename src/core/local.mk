@@ -6,7 +6,8 @@ kvccoredir = $(pkgincludedir)/core
 kvccore_HEADERS = \
 	%reldir%/hd.h \
 	%reldir%/error.h \
-	%reldir%/formats.h
+	%reldir%/formats.h \
+	%reldir%/backend.h
 
 check_PROGRAMS += tests/check_error
 TESTS += tests/check_error

@@ -1,1 +1,21 @@
 ## v4 module (see DESIGN.md).
+
+## --- the V4 KV write path: CPU backend, shared scalar code, pipeline
+libkvcert_la_SOURCES += \
+	%reldir%/cpu.h \
+	%reldir%/parallel.c \
+	%reldir%/matmul_cpu.c \
+	%reldir%/cpu_backend.c
+
+kvcv4pathdir = $(pkgincludedir)/v4
+kvcv4path_HEADERS = \
+	%reldir%/kvsim.h \
+	%reldir%/norm.h \
+	%reldir%/pool.h \
+	%reldir%/rope.h
+
+check_PROGRAMS += tests/check_matmul
+TESTS += tests/check_matmul
+tests_check_matmul_SOURCES = tests/check_matmul.c tests/testutil.h
+tests_check_matmul_CFLAGS = $(TEST_CFLAGS)
+tests_check_matmul_LDADD = $(TEST_LDADD)

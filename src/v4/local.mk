@@ -19,3 +19,9 @@ TESTS += tests/check_matmul
 tests_check_matmul_SOURCES = tests/check_matmul.c tests/testutil.h
 tests_check_matmul_CFLAGS = $(TEST_CFLAGS)
 tests_check_matmul_LDADD = $(TEST_LDADD)
+
+check_PROGRAMS += tests/check_v4ops
+TESTS += tests/check_v4ops
+tests_check_v4ops_SOURCES = tests/check_v4ops.c tests/testutil.h
+tests_check_v4ops_CFLAGS = $(TEST_CFLAGS)
+tests_check_v4ops_LDADD = $(TEST_LDADD)

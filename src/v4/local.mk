@@ -5,12 +5,16 @@ libkvcert_la_SOURCES += \
 	%reldir%/cpu.h \
 	%reldir%/parallel.c \
 	%reldir%/matmul_cpu.c \
-	%reldir%/cpu_backend.c
+	%reldir%/cpu_backend.c \
+	%reldir%/profile.c \
+	%reldir%/pipeline.c
 
 kvcv4pathdir = $(pkgincludedir)/v4
 kvcv4path_HEADERS = \
 	%reldir%/kvsim.h \
 	%reldir%/norm.h \
+	%reldir%/pipeline.h \
+	%reldir%/profile.h \
 	%reldir%/pool.h \
 	%reldir%/rope.h
 

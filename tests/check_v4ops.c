@@ -3,10 +3,9 @@
  * SPEC, with the tolerance its error analysis gives, plus exact structural
  * checks.
  *
- * Oracle roundings are written independently of src/core/formats.h:
- * bf16 and E4M3 round a binary64 value with frexp / rint / ldexp (round to
- * nearest even in the default rounding mode). libm (pow, log, sin, cos,
- * exp) serves only as the oracle.
+ * Oracle roundings (tests/v4_oracle.h) are written independently of
+ * src/core/formats.h: bf16 and E4M3 round a binary64 value with frexp /
+ * rint / ldexp. libm (pow, log, sin, cos, exp) serves only as the oracle.
  */
 #include <math.h>
 #include <stdlib.h>
@@ -15,6 +14,7 @@
 #include "core/backend.h"
 #include "core/formats.h"
 #include "testutil.h"
+#include "v4_oracle.h"
 #include "v4/kvsim.h"
 #include "v4/pool.h"
 #include "v4/rope.h"
@@ -22,29 +22,6 @@
 static const double U = 0x1p-24; /* binary32 unit roundoff */
 
 /* ------------------------------------------------------------ oracles */
-
-/* Round to p significant bits, nearest even (normal range only). */
-static double round_sig(double v, int p)
-{
-    if (v == 0.0 || !isfinite(v))
-        return v;
-    int e;
-    double m = frexp(v, &e);
-    return ldexp(rint(ldexp(m, p)), e - p);
-}
-
-static double o_bf16(double v)
-{
-    return round_sig(v, 8);
-}
-
-/* E4M3: 4 significant bits from 2^-6 up, steps of 2^-9 below, |v| <= 448. */
-static double o_e4m3(double v)
-{
-    if (fabs(v) < 0x1p-6)
-        return ldexp(rint(ldexp(v, 9)), -9);
-    return round_sig(v, 4);
-}
 
 static float bits_f(uint16_t h)
 {

@@ -26,6 +26,14 @@ tests_check_matmul_LDADD = $(TEST_LDADD)
 
 check_PROGRAMS += tests/check_v4ops
 TESTS += tests/check_v4ops
-tests_check_v4ops_SOURCES = tests/check_v4ops.c tests/testutil.h
+tests_check_v4ops_SOURCES = tests/check_v4ops.c tests/testutil.h tests/v4_oracle.h
 tests_check_v4ops_CFLAGS = $(TEST_CFLAGS)
 tests_check_v4ops_LDADD = $(TEST_LDADD)
+
+check_PROGRAMS += tests/check_pipeline
+TESTS += tests/check_pipeline
+tests_check_pipeline_SOURCES = tests/check_pipeline.c tests/testutil.h tests/v4_oracle.h
+tests_check_pipeline_CFLAGS = $(TEST_CFLAGS)
+tests_check_pipeline_LDADD = $(TEST_LDADD)
+## check_pipeline runs bin/kvcert: build it first
+tests/check_pipeline.log: kvcert$(EXEEXT)

@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "io/safetensors.h"
+#include "io/utf8.h"
 #include "testutil.h"
 
 /* ------------------------------------------------------------ helpers */
@@ -82,6 +83,83 @@ static void remove_dir(const char *dir)
     closedir(d);
     ck_assert_int_eq(rmdir(dir), 0);
 }
+
+/* ------------------------------------------------------------ UTF-8 */
+
+/* Oracle, written from the definition rather than from table 3-7: a string
+ * is valid when it splits into sequences, each of which decodes (by bit
+ * masks) to a scalar value (not a surrogate, at most U+10FFFF) whose
+ * shortest encoding has that very length. */
+static int utf8_oracle(const unsigned char *s, size_t n)
+{
+    size_t i = 0;
+    while (i < n) {
+        unsigned c = s[i];
+        size_t len;
+        uint32_t cp;
+        if (c < 0x80) {
+            i++;
+            continue;
+        } else if ((c & 0xE0) == 0xC0) {
+            len = 2, cp = c & 0x1F;
+        } else if ((c & 0xF0) == 0xE0) {
+            len = 3, cp = c & 0x0F;
+        } else if ((c & 0xF8) == 0xF0) {
+            len = 4, cp = c & 0x07;
+        } else {
+            return 0;
+        }
+        if (n - i < len)
+            return 0;
+        for (size_t k = 1; k < len; k++) {
+            if ((s[i + k] & 0xC0) != 0x80)
+                return 0;
+            cp = (cp << 6) | (s[i + k] & 0x3Fu);
+        }
+        size_t shortest = cp < 0x80 ? 1 : cp < 0x800 ? 2 : cp < 0x10000 ? 3 : 4;
+        if (shortest != len || (cp >= 0xD800 && cp <= 0xDFFF) || cp > 0x10FFFF)
+            return 0;
+        i += len;
+    }
+    return 1;
+}
+
+/* Every string of 1, 2 and 3 bytes (16 843 008 of them), and 4-byte
+ * strings with every lead byte and continuation bytes drawn from the
+ * boundaries of the ranges that matter. */
+START_TEST(utf8_exhaustive)
+{
+    unsigned char s[4];
+    for (uint32_t v = 0; v < (1u << 24); v++) {
+        s[0] = (unsigned char)(v >> 16), s[1] = (unsigned char)(v >> 8), s[2] = (unsigned char)v;
+        for (size_t n = 1; n <= 3; n++) {
+            if (n < 3 && (v & ((1u << (8 * (3 - n))) - 1)) != 0)
+                continue; /* shorter strings: once each */
+            int valid = kvc__utf8_invalid_at(s, n) == n;
+            if (valid != utf8_oracle(s, n))
+                ck_abort_msg("%zu bytes %02x %02x %02x: validator says %d", n, s[0], s[1], s[2],
+                             valid);
+        }
+    }
+    static const unsigned char edge[] = {0x00, 0x41, 0x7f, 0x80, 0x8f, 0x90, 0x9f,
+                                         0xa0, 0xbf, 0xc0, 0xc2, 0xf4, 0xff};
+    const size_t ne = sizeof edge;
+    for (unsigned lead = 0; lead < 256; lead++)
+        for (size_t a = 0; a < ne; a++)
+            for (size_t b = 0; b < ne; b++)
+                for (size_t c = 0; c < ne; c++) {
+                    s[0] = (unsigned char)lead, s[1] = edge[a], s[2] = edge[b], s[3] = edge[c];
+                    int valid = kvc__utf8_invalid_at(s, 4) == 4;
+                    if (valid != utf8_oracle(s, 4))
+                        ck_abort_msg("%02x %02x %02x %02x: validator says %d", s[0], s[1], s[2],
+                                     s[3], valid);
+                }
+    /* the reported index is the start of the bad sequence */
+    ck_assert_uint_eq(kvc__utf8_invalid_at((const unsigned char *)"ab\xe2\x82", 4), 2);
+    ck_assert_uint_eq(kvc__utf8_invalid_at((const unsigned char *)"\xc3\xa9\xed\xa0\x80", 5), 2);
+    ck_assert_uint_eq(kvc__utf8_invalid_at((const unsigned char *)"", 0), 0);
+}
+END_TEST
 
 /* ------------------------------------------------------------ bad inputs */
 
@@ -260,6 +338,10 @@ static const bad_case bad_cases[] = {
      OFF_DATA, 0},
     {"gap_between", "{" A4 "," E("b", "F32", "[1]", "[8,12]") "}", 0, 0, 0, 12, KVC_ST_GAP, "b",
      OFF_DATA, 4},
+    {"gap_one_byte", "{" E("a", "U8", "[1]", "[0,1]") "," E("b", "U8", "[1]", "[2,3]") "}", 0, 0,
+     0, 3, KVC_ST_GAP, "b", OFF_DATA, 1},
+    {"overlap_one_byte", "{" E("a", "U8", "[2]", "[0,2]") "," E("b", "U8", "[2]", "[1,3]") "}", 0,
+     0, 0, 3, KVC_ST_OVERLAP, "b", OFF_DATA, 1},
     {"overlap", "{" E("a", "F32", "[2]", "[0,8]") "," E("b", "F32", "[1]", "[4,8]") "}", 0, 0, 0,
      8, KVC_ST_OVERLAP, "b", OFF_DATA, 4},
     {"overlap_same_range", "{" E("b", "F32", "[1]", "[0,4]") "," A4 "}", 0, 0, 0, 4,
@@ -804,6 +886,9 @@ END_TEST
 static Suite *safetensors_suite(void)
 {
     Suite *s = suite_create("safetensors");
+    TCase *utf8 = tcase_create("utf8");
+    tcase_add_test(utf8, utf8_exhaustive);
+    suite_add_tcase(s, utf8);
     TCase *bad = tcase_create("bad_input");
     tcase_add_loop_test(bad, bad_input, 0, (int)(sizeof bad_cases / sizeof bad_cases[0]));
     tcase_add_test(bad, not_a_file);

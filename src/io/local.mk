@@ -1,7 +1,8 @@
 ## io module (see DESIGN.md): safetensors files, atomic output files.
 libkvcert_la_SOURCES += \
 	%reldir%/atomic.c \
-	%reldir%/safetensors.c
+	%reldir%/safetensors.c \
+	%reldir%/utf8.h
 
 kvciodir = $(pkgincludedir)/io
 kvcio_HEADERS = \

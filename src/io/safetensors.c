@@ -25,6 +25,7 @@
 #include <unistd.h>
 
 #include "io/atomic.h"
+#include "io/utf8.h"
 
 /* Largest integer a JSON number may carry in a header. cJSON reads numbers
  * as binary64; every integer literal below 2^53 is exact, and any literal
@@ -92,10 +93,9 @@ st_fail(kvc_error *err, kvc_status st, const char *file, const char *tensor, int
     return st;
 }
 
-/* Strict UTF-8 (Unicode 15, table 3-7): no overlong forms, no surrogates,
- * nothing above U+10FFFF. Returns n when valid, else the index of the
- * first byte of the offending sequence. */
-static size_t utf8_invalid_at(const unsigned char *s, size_t n)
+/* Table 3-7 of the Unicode standard: the lead byte fixes the length and
+ * the range of the second byte; later bytes are plain continuations. */
+size_t kvc__utf8_invalid_at(const unsigned char *s, size_t n)
 {
     size_t i = 0;
     while (i < n) {
@@ -604,7 +604,7 @@ static kvc_status parse_header(st_parse *p, kvc_error *err)
     f->header_size = n;
     p->data_start = 8 + n;
     const unsigned char *h = f->map + 8;
-    size_t bad = utf8_invalid_at(h, (size_t)n);
+    size_t bad = kvc__utf8_invalid_at(h, (size_t)n);
     if (bad != n)
         return st_fail(err, KVC_ST_HEADER_UTF8, path, NULL, (int64_t)(8 + bad),
                        "invalid UTF-8 sequence starting with byte 0x%02x", h[bad]);
@@ -828,7 +828,7 @@ void kvc_st_writer_destroy(kvc_st_writer *w)
 static int valid_utf8_string(const char *s)
 {
     size_t n = strlen(s);
-    return utf8_invalid_at((const unsigned char *)s, n) == n;
+    return kvc__utf8_invalid_at((const unsigned char *)s, n) == n;
 }
 
 kvc_status kvc_st_writer_add(kvc_st_writer *w, const char *name, kvc_dtype dtype, int ndim,

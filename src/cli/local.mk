@@ -2,7 +2,13 @@
 kvcert_SOURCES += \
 	%reldir%/main.c \
 	%reldir%/cmd_devices.c \
+	%reldir%/cmd_inspect.c \
 	%reldir%/cmd_streams.c \
 	%reldir%/cli.c \
 	%reldir%/cli.h \
 	%reldir%/commands.h
+## cmd_inspect prints JSON with cJSON itself (Debian's libtool does not
+## pass libkvcert's dependencies on to programs).
+kvcert_LDADD += $(CJSON_LIBS)
+## cmd_streams hashes with OpenSSL EVP directly.
+kvcert_LDADD += $(CRYPTO_LIBS)

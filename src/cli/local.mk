@@ -2,6 +2,7 @@
 kvcert_SOURCES += \
 	%reldir%/main.c \
 	%reldir%/cmd_devices.c \
+	%reldir%/cmd_aggregate.c \
 	%reldir%/cli.c \
 	%reldir%/cli.h \
 	%reldir%/commands.h

@@ -10,8 +10,10 @@
 #define PIO2_HI 1.5707963267948966
 #define PIO2_LO 6.123233995736766e-17
 
-/* Above this df the Cornish-Fisher expansion replaces the finite series. */
-#define T_SERIES_MAX_DF 100000u
+/* Above this df the Cornish-Fisher expansion replaces the finite series:
+ * its truncation error (~0.7/df^5) is below 1e-15 there, while the series
+ * (df/2 terms) slowly accumulates rounding (a few 1e-13 at df = 1e5). */
+#define T_SERIES_MAX_DF 1000u
 
 static double quiet_nan(void)
 {
@@ -129,7 +131,7 @@ static double t_two_sided(double t, uint64_t df)
 }
 
 /* Cornish-Fisher (A&S 26.7.5) around z = Φ^-1(0.975). */
-static double t975_cornish_fisher(uint64_t df)
+double kvc__stats_t975_cornish_fisher(uint64_t df)
 {
     const double z = 1.959963984540054;
     double z2 = z * z;
@@ -148,7 +150,14 @@ double kvc_stats_t975_exact(uint64_t df)
     if (df == 0)
         return quiet_nan();
     if (df > T_SERIES_MAX_DF)
-        return t975_cornish_fisher(df);
+        return kvc__stats_t975_cornish_fisher(df);
+    return kvc__stats_t975_series(df);
+}
+
+double kvc__stats_t975_series(uint64_t df)
+{
+    if (df == 0)
+        return quiet_nan();
     /* A(1.959) < 0.95 for every df (the normal quantile is 1.95996...)
      * and A(12.71) > 0.95 for every df (t(1) = 12.7062...). Bisection
      * until the bracket holds adjacent binary64 values. */

@@ -17,11 +17,12 @@ kvcstats_HEADERS = \
 	%reldir%/published.h
 
 check_PROGRAMS += tests/check_stats tests/check_aggregate
-TESTS += tests/check_stats tests/check_aggregate tests/aggregate_cli.sh
+TESTS += tests/check_stats tests/check_aggregate tests/aggregate_cli.sh \
+	tests/aggregate_shared.sh
 tests_check_stats_SOURCES = tests/check_stats.c tests/testutil.h
 tests_check_stats_CFLAGS = $(TEST_CFLAGS)
 tests_check_stats_LDADD = $(TEST_LDADD)
 tests_check_aggregate_SOURCES = tests/check_aggregate.c tests/testutil.h
 tests_check_aggregate_CFLAGS = $(TEST_CFLAGS) $(CJSON_CFLAGS)
 tests_check_aggregate_LDADD = $(TEST_LDADD) $(CJSON_LIBS)
-EXTRA_DIST += tests/aggregate_cli.sh
+EXTRA_DIST += tests/aggregate_cli.sh tests/aggregate_shared.sh

@@ -45,7 +45,7 @@ run "'$KVCERT' aggregate '$tmp/tampered.json'"
 expect no_check_no_failure 0 "sliding_window_kv"
 
 run "'$KVCERT' aggregate --json '$N8' > '$tmp/n8.json' && '$KVCERT' aggregate --check '$tmp/n8.json'"
-expect json_round_trip 0 "kvcert-report/1 per-passage" "fields match: layer-weighted ratios and max usable CR"
+expect json_round_trip 0 "kvcert-report/1 per-passage" "fields match: layer-weighted ratios, max usable CR, ratios of means"
 run "'$KVCERT' aggregate --json '$N8' '$QS' > '$tmp/two.json' && head -n 1 '$tmp/two.json' && tail -n 1 '$tmp/two.json' && grep -c '\"schema\":' '$tmp/two.json'"
 expect json_array 0 "[" "]" "2"
 run "'$KVCERT' aggregate --json --check '$QS' 2>'$tmp/err' >/dev/null; rc=\$?; cat '$tmp/err'; exit \$rc"

@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include "stats/bits.h"
+#include "stats/exactsum.h"
 #include "stats/published.h"
 #include "testutil.h"
 
@@ -143,6 +144,75 @@ START_TEST(n8_exact_t_changes_every_nonzero_hw)
     ck_assert_int_eq(res->streams[0].codecs[0].rel_mse.t_source, KVC_T_EXACT);
     ck_assert(fabs(res->streams[0].codecs[0].rel_mse.t - 2.364624251592785) < 1e-12);
     kvc_result_destroy(res);
+    kvc_report_destroy(r);
+}
+END_TEST
+
+/* Which reading of SPEC §8 the data supports. Visits the 60 aggregates
+ * of the n = 8 file with their per-passage values and stored record. */
+typedef struct reading {
+    size_t visited, std_exact_squares_match, hw_t_std_first_mismatch;
+} reading;
+
+static void visit(reading *rd, const double *v, size_t n, const cJSON *stored)
+{
+    ck_assert_ptr_nonnull(stored);
+    double std_stored = cJSON_GetObjectItem(stored, "std")->valuedouble;
+    double hw_stored = cJSON_GetObjectItem(stored, "ci95_hw")->valuedouble;
+    /* reading 2: the squares not rounded either — each (v − mean)² split
+     * exactly into hi + lo (fma), all of it summed exactly, one rounding */
+    kvc_exactsum acc;
+    kvc_exactsum_init(&acc);
+    double mean = kvc_exactsum_array(v, n) / (double)n;
+    for (size_t i = 0; i < n; i++) {
+        double d = v[i] - mean, hi = d * d;
+        kvc_exactsum_add(&acc, hi);
+        kvc_exactsum_add(&acc, fma(d, d, -hi));
+    }
+    double std2 = sqrt(kvc_exactsum_value(&acc) / (double)(n - 1));
+    rd->std_exact_squares_match += bits_of(std2) == bits_of(std_stored);
+    /* the other order of the half-width: (t·std)/√n */
+    kvc_stats_agg a;
+    kvc_stats_aggregate(v, n, NULL, &a);
+    double hw2 = (2.365 * a.std) / sqrt((double)n);
+    rd->hw_t_std_first_mismatch += bits_of(hw2) != bits_of(hw_stored);
+    rd->visited++;
+}
+
+START_TEST(n8_which_reading)
+{
+    kvc_report *r = load_golden(N8_GOLDEN);
+    const cJSON *abs = cJSON_GetObjectItem((const cJSON *)r->json, "aggregate_by_stream");
+    reading rd = {0, 0, 0};
+    double ratio[8];
+    for (size_t i = 0; i < r->n_streams; i++) {
+        const kvc_report_stream *s = &r->streams[i];
+        const cJSON *so = cJSON_GetObjectItem(abs, s->name);
+        for (size_t k = 0; k < s->n_audit; k++)
+            visit(&rd, s->audit[k].v, 8, cJSON_GetObjectItem(cJSON_GetObjectItem(so, "audit"), s->audit[k].name));
+        const kvc_report_codec *fp8 = NULL;
+        for (size_t k = 0; k < s->n_codecs; k++) {
+            const cJSON *co = cJSON_GetObjectItem(cJSON_GetObjectItem(so, "codecs"), s->codecs[k].name);
+            visit(&rd, s->codecs[k].rel_mse, 8, cJSON_GetObjectItem(co, "rel_mse"));
+            visit(&rd, s->codecs[k].cos_sim, 8, cJSON_GetObjectItem(co, "cos_sim"));
+            if (strcmp(s->codecs[k].name, "fp8_per64_baseline") == 0)
+                fp8 = &s->codecs[k];
+        }
+        ck_assert_ptr_nonnull(fp8);
+        for (size_t k = 0; k < s->n_codecs; k++) {
+            if (&s->codecs[k] == fp8)
+                continue;
+            for (int p = 0; p < 8; p++)
+                ratio[p] = s->codecs[k].rel_mse[p] / fp8->rel_mse[p];
+            visit(&rd, ratio, 8, cJSON_GetObjectItem(cJSON_GetObjectItem(so, "ratios_vs_fp8"), s->codecs[k].name));
+        }
+    }
+    ck_assert_uint_eq(rd.visited, 60);
+    /* Both readings of "every sum correctly rounded" reproduce every std:
+     * the data cannot tell them apart (kvcert rounds each square once). */
+    ck_assert_uint_eq(rd.std_exact_squares_match, 60);
+    /* but the half-width must be t·(std/√n): (t·std)/√n misses 18 */
+    ck_assert_uint_eq(rd.hw_t_std_first_mismatch, 18);
     kvc_report_destroy(r);
 }
 END_TEST
@@ -684,6 +754,7 @@ static Suite *aggregate_suite(void)
     tcase_add_test(t, n8_all_240_fields_bit_exact);
     tcase_add_test(t, n8_naive_summation_misses_13);
     tcase_add_test(t, n8_exact_t_changes_every_nonzero_hw);
+    tcase_add_test(t, n8_which_reading);
     tcase_add_test(t, qsweep_every_threshold_field);
     tcase_add_test(t, qsweep_agrees_with_n8);
     tcase_add_test(t, headline_figures);

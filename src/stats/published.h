@@ -50,12 +50,14 @@
  *        "audit":   {metric: AGG},               expected aggregates (checked)
  *        "codecs":  {codec: {"bits_per_vector": int, "rel_mse": AGG, "cos_sim": AGG}},
  *        "ratios_vs_fp8": {codec: AGG},          per-passage ratio, mean of ratios
+ *        "e8_ratio_of_means_vs_fp8": {"<Q>": num},   optional (from the E8 codecs)
  *        "thresholds": {variant: THR}}},         optional (from the E8 codecs)
  *   q-sweep kind:
  *   "bits_per_vec_by_q": {"<Q>": int},           optional, checked
  *   "aggregate_by_stream": {stream: {            required
  *        "fp8_rel_mse": AGG, "e8_rel_mse_by_q": {"<Q>": AGG},
- *        "audit": {metric: AGG}, "thresholds": {variant: THR}}},
+ *        "audit": {metric: AGG}, "thresholds": {variant: THR},
+ *        "e8_ratio_of_means_vs_fp8": {"<Q>": num}}},   optional: E8 mean / FP8 mean
  *   either kind, written by `kvcert aggregate --json`, checked when present:
  *   "layer_weighted": {"layers": {"SWA": num, "CSA": num, "HCA": num},
  *                      "ratios_vs_fp8": {codec: {"mean": num, "ci95_hw": num}}},
@@ -240,7 +242,7 @@ typedef enum kvc_check_category {
     KVC_CHECK_HW = 1,        /* ci95_hw from a stored std and n */
     KVC_CHECK_BITS = 2,      /* accounted bits */
     KVC_CHECK_THRESHOLD = 3, /* Q-sweep threshold records */
-    KVC_CHECK_DERIVED = 4,   /* layer_weighted, max_usable_cr */
+    KVC_CHECK_DERIVED = 4,   /* layer_weighted, max_usable_cr, ratio of means */
     KVC_CHECK_CATEGORIES = 5
 } kvc_check_category;
 

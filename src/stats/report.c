@@ -351,7 +351,7 @@ const char *kvc_check_category_name(kvc_check_category c)
         "ci95_hw from the stored std and n",
         "accounted bits (SPEC 7.1-7.2)",
         "Q-sweep thresholds",
-        "layer-weighted ratios and max usable CR",
+        "layer-weighted ratios, max usable CR, ratios of means",
     };
     return (int)c >= 0 && c < KVC_CHECK_CATEGORIES ? names[c] : "?";
 }
@@ -551,9 +551,32 @@ static void ck_threshold(ck *k, const cJSON *tobj, const char *tpath, int varian
     ck_extras(k, n, path, keys, t->admissible ? 13 : 3);
 }
 
+/* "e8_ratio_of_means_vs_fp8", when the file has it (kvcert's output). */
+static void ck_ratio_of_means(ck *k, const cJSON *sobj, const char *spath,
+                              const kvc_result_stream *rs)
+{
+    char p[PATH_MAX_LEN];
+    const cJSON *ro = get(sobj, "e8_ratio_of_means_vs_fp8");
+    if (ro == NULL)
+        return;
+    child_path(p, sizeof p, spath, "e8_ratio_of_means_vs_fp8");
+    k->cat = KVC_CHECK_DERIVED;
+    for (const cJSON *ch = ro->child; ch != NULL; ch = ch->next) {
+        size_t i = 0;
+        while (i < rs->n_q && !(ch->string[0] != '0' && strtoul(ch->string, NULL, 10) == rs->q[i] &&
+                                strspn(ch->string, "0123456789") == strlen(ch->string)))
+            i++;
+        if (i < rs->n_q)
+            ck_double(k, ro, p, ch->string, rs->ratio_of_means[i]);
+        else
+            ck_extra(k, p, ch->string);
+    }
+}
+
 static void ck_thresholds(ck *k, const cJSON *sobj, const char *spath,
                           const kvc_result_stream *rs)
 {
+    ck_ratio_of_means(k, sobj, spath, rs);
     char tpath[PATH_MAX_LEN];
     const cJSON *tobj = get(sobj, "thresholds");
     if (tobj == NULL)
@@ -854,6 +877,18 @@ static cJSON *thresholds_json(wr *w, const kvc_result_stream *rs)
     return o;
 }
 
+/* {"<Q>": E8 mean / FP8 mean}: the Q-sweep's ratio of means. */
+static cJSON *ratio_of_means_json(wr *w, const kvc_result_stream *rs)
+{
+    cJSON *o = obj_new(w);
+    for (size_t i = 0; i < rs->n_q; i++) {
+        char key[16];
+        snprintf(key, sizeof key, "%u", (unsigned)rs->q[i]);
+        add_num(w, o, key, rs->ratio_of_means[i]);
+    }
+    return o;
+}
+
 static cJSON *per_passage_json(wr *w, const kvc_report *r)
 {
     cJSON *arr = track(w, cJSON_CreateArray());
@@ -911,8 +946,10 @@ static cJSON *passage_stream_json(wr *w, const kvc_report_stream *s, const kvc_r
     add(w, o, "audit", audit);
     add(w, o, "codecs", codecs);
     add(w, o, "ratios_vs_fp8", ratios);
-    if (rs->has_sweep)
+    if (rs->has_sweep) {
+        add(w, o, "e8_ratio_of_means_vs_fp8", ratio_of_means_json(w, rs));
         add(w, o, "thresholds", thresholds_json(w, rs));
+    }
     return o;
 }
 
@@ -933,6 +970,7 @@ static cJSON *qsweep_stream_json(wr *w, const kvc_report_stream *s, const kvc_re
         add(w, audit, s->audit_agg_names[k], agg_json(w, &a));
     }
     add(w, o, "audit", audit);
+    add(w, o, "e8_ratio_of_means_vs_fp8", ratio_of_means_json(w, rs));
     add(w, o, "thresholds", thresholds_json(w, rs));
     return o;
 }

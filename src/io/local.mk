@@ -1,1 +1,2 @@
 ## io module (see DESIGN.md).
+include %reldir%/digest.mk

@@ -149,8 +149,8 @@ static void log_progress(void *arg, uint64_t done, uint64_t total)
 }
 
 /* One million 'a' from a file, read in blocks of several sizes (the
- * default, and small odd ones that split the 64-byte SHA-256 block), and
- * mapped: every path crosses many read boundaries. */
+ * read(2) default, small odd ones that split the 64-byte SHA-256 block,
+ * and larger ones), then mapped, then through kvc_sha256_file. */
 static const size_t million_blocks[] = {KVC__SHA256_DEFAULT_BLOCK, 4093, 65536, 1000000, 1 << 20};
 
 START_TEST(file_million_a)
@@ -197,14 +197,23 @@ START_TEST(file_million_a)
 }
 END_TEST
 
-/* Sizes at the read block's edges: empty, one byte, a block less one,
- * exactly one and two blocks, and two blocks plus one byte. */
+/* Sizes at the edges of the read(2) block and of the mmap slice: empty,
+ * one byte, a block less one, exactly one and two blocks, two blocks plus
+ * one byte, and the same around two slices (32 MiB: kvc_sha256_file
+ * itself then crosses slice boundaries). */
 static const size_t edge_sizes[] = {0,
                                     1,
                                     KVC__SHA256_DEFAULT_BLOCK - 1,
                                     KVC__SHA256_DEFAULT_BLOCK,
                                     2 * KVC__SHA256_DEFAULT_BLOCK,
-                                    2 * KVC__SHA256_DEFAULT_BLOCK + 1};
+                                    2 * KVC__SHA256_DEFAULT_BLOCK + 1,
+                                    2 * KVC__SHA256_MMAP_SLICE,
+                                    2 * KVC__SHA256_MMAP_SLICE + 1};
+
+static uint64_t ceil_div(uint64_t a, uint64_t b)
+{
+    return (a + b - 1) / b;
+}
 
 START_TEST(file_block_edges)
 {
@@ -221,19 +230,41 @@ START_TEST(file_block_edges)
     oracle(data, n, want);
     free(data);
 
+    /* read(2) in default-size blocks: one progress call per block */
     uint64_t size = 999;
     progress_log log = {0, 0, 0, 1};
-    ck_assert_int_eq(kvc_sha256_file(path, got, &size, log_progress, &log, NULL), KVC_OK);
-    ck_assert_mem_eq(got, want, KVC_SHA256_SIZE);
-    ck_assert_uint_eq(size, n);
-    ck_assert_uint_eq(log.calls, (n + KVC__SHA256_DEFAULT_BLOCK - 1) / KVC__SHA256_DEFAULT_BLOCK);
-    ck_assert_uint_eq(log.last_done, n);
-
-    memset(got, 0, sizeof got);
-    ck_assert_int_eq(kvc__sha256_file_with(path, KVC__SHA256_MMAP, 1, got, &size, NULL, NULL, NULL),
+    ck_assert_int_eq(kvc__sha256_file_with(path, KVC__SHA256_READ, KVC__SHA256_DEFAULT_BLOCK, got,
+                                           &size, log_progress, &log, NULL),
                      KVC_OK);
     ck_assert_mem_eq(got, want, KVC_SHA256_SIZE);
     ck_assert_uint_eq(size, n);
+    ck_assert_uint_eq(log.calls, ceil_div(n, KVC__SHA256_DEFAULT_BLOCK));
+    ck_assert_uint_eq(log.last_done, n);
+    ck_assert_int_eq(log.monotonic, 1);
+
+    /* mapped: one call per slice (an empty file is read, not mapped) */
+    memset(got, 0, sizeof got);
+    memset(&log, 0, sizeof log);
+    log.monotonic = 1;
+    size = 999;
+    ck_assert_int_eq(kvc__sha256_file_with(path, KVC__SHA256_MMAP, 1, got, &size, log_progress,
+                                           &log, NULL),
+                     KVC_OK);
+    ck_assert_mem_eq(got, want, KVC_SHA256_SIZE);
+    ck_assert_uint_eq(size, n);
+    ck_assert_uint_eq(log.calls, ceil_div(n, KVC__SHA256_MMAP_SLICE));
+    ck_assert_uint_eq(log.last_done, n);
+    ck_assert_int_eq(log.monotonic, 1);
+
+    /* the public entry point */
+    memset(got, 0, sizeof got);
+    memset(&log, 0, sizeof log);
+    size = 999;
+    ck_assert_int_eq(kvc_sha256_file(path, got, &size, log_progress, &log, NULL), KVC_OK);
+    ck_assert_mem_eq(got, want, KVC_SHA256_SIZE);
+    ck_assert_uint_eq(size, n);
+    ck_assert_uint_eq(log.last_done, n);
+    ck_assert_uint_eq(log.total, n);
 }
 END_TEST
 
@@ -326,6 +357,28 @@ START_TEST(file_read_error)
     ck_assert_str_eq(err.file, "/proc/self/mem");
     ck_assert_int_eq(err.offset, 0);
     assert_untouched(d);
+}
+END_TEST
+
+/* sysfs attributes claim a size (4096) but cannot be mapped: the default
+ * path must fall back to reading them to their real end. */
+START_TEST(file_unmappable_falls_back)
+{
+    const char *path = "/sys/devices/system/cpu/online";
+    FILE *f = fopen(path, "rb");
+    if (f == NULL)
+        return; /* no sysfs here: nothing to test */
+    char content[4096];
+    size_t n = fread(content, 1, sizeof content, f);
+    fclose(f);
+    struct stat sb;
+    ck_assert_int_eq(stat(path, &sb), 0);
+    uint8_t want[KVC_SHA256_SIZE], got[KVC_SHA256_SIZE];
+    oracle(content, n, want);
+    uint64_t size = 0;
+    ck_assert_int_eq(kvc_sha256_file(path, got, &size, NULL, NULL, NULL), KVC_OK);
+    ck_assert_mem_eq(got, want, KVC_SHA256_SIZE);
+    ck_assert_uint_eq(size, n);
 }
 END_TEST
 
@@ -464,6 +517,7 @@ static Suite *digest_suite(void)
     tcase_add_test(tc, file_is_directory);
     tcase_add_test(tc, file_unreadable);
     tcase_add_test(tc, file_read_error);
+    tcase_add_test(tc, file_unmappable_falls_back);
     tcase_add_test(tc, file_null_arguments);
     suite_add_tcase(s, tc);
 

@@ -11,9 +11,9 @@
 
 #include <openssl/evp.h>
 
-/* mmap hashes in slices of this many bytes so progress is reported and a
- * huge mapping is never handed to one EVP call. */
-#define MMAP_SLICE ((size_t)16 * 1024 * 1024)
+/* mmap hashes in slices so progress is reported and a huge mapping is
+ * never handed to one EVP call. */
+#define MMAP_SLICE KVC__SHA256_MMAP_SLICE
 
 typedef struct sha256_ctx {
     EVP_MD_CTX *md;
@@ -132,19 +132,20 @@ static kvc_status hash_by_read(int fd, const char *path, size_t block, uint64_t 
     return st;
 }
 
-/* The whole file mapped read-only and hashed in place (no copy). */
-static kvc_status hash_by_mmap(int fd, const char *path, uint64_t total, sha256_ctx *c,
+/* The whole file mapped read-only and hashed in place (no copy).
+ * Returns KVC_UNSUPPORTED, having read nothing, when the file cannot be
+ * mapped (size 0 as procfs reports, a file system without mmap): the
+ * caller then reads it instead. */
+static kvc_status hash_by_mmap(int fd, uint64_t total, sha256_ctx *c,
                                uint64_t *done_out, kvc_progress_fn cb, void *cb_arg,
                                kvc_error *err)
 {
     *done_out = 0;
-    if (total == 0)
-        return KVC_OK;
-    if (total > (uint64_t)SIZE_MAX)
-        return kvc_error_set(err, KVC_LIMIT, "'%s' is too large to map", path);
+    if (total == 0 || total > (uint64_t)SIZE_MAX)
+        return KVC_UNSUPPORTED;
     void *map = mmap(NULL, (size_t)total, PROT_READ, MAP_PRIVATE, fd, 0);
     if (map == MAP_FAILED)
-        return errno_error(err, KVC_IO, "cannot map", path, errno, -1);
+        return KVC_UNSUPPORTED;
     (void)madvise(map, (size_t)total, MADV_SEQUENTIAL);
     kvc_status st = KVC_OK;
     uint64_t done = 0;
@@ -181,9 +182,10 @@ kvc_status kvc__sha256_file_with(const char *path, kvc__sha256_method method, si
         return st;
     }
     uint64_t done = 0;
+    st = KVC_UNSUPPORTED;
     if (method == KVC__SHA256_MMAP)
-        st = hash_by_mmap(fd, path, total, &c, &done, cb, cb_arg, err);
-    else
+        st = hash_by_mmap(fd, total, &c, &done, cb, cb_arg, err);
+    if (st == KVC_UNSUPPORTED)
         st = hash_by_read(fd, path, block, total, &c, &done, cb, cb_arg, err);
     uint8_t digest[KVC_SHA256_SIZE];
     if (st == KVC_OK)
@@ -203,7 +205,7 @@ kvc_status kvc__sha256_file_with(const char *path, kvc__sha256_method method, si
 kvc_status kvc_sha256_file(const char *path, uint8_t out[KVC_SHA256_SIZE], uint64_t *size_out,
                            kvc_progress_fn cb, void *cb_arg, kvc_error *err)
 {
-    return kvc__sha256_file_with(path, KVC__SHA256_READ, KVC__SHA256_DEFAULT_BLOCK, out,
+    return kvc__sha256_file_with(path, KVC__SHA256_MMAP, KVC__SHA256_DEFAULT_BLOCK, out,
                                  size_out, cb, cb_arg, err);
 }
 

@@ -3,7 +3,7 @@
  * A file is mapped read-only (mmap + MADV_SEQUENTIAL) and hashed in place
  * through one EVP_MD_CTX, in 16 MiB slices; that costs no copy and
  * measured as fast as hashing memory, where read(2) into a buffer cost
- * about 12 % (bench/NOTES.md, "SHA-256 verification"). Files that cannot
+ * 13-17 % more CPU (bench/NOTES.md, "SHA-256 verification"). Files that cannot
  * be mapped (size 0 as procfs reports, file systems without mmap) are
  * read with read(2) instead. As with every mapped-file reader (the
  * safetensors reader too), a file truncated by another process while it

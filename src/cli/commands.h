@@ -8,6 +8,7 @@
     X(devices, "list the compute backends this build and machine offer")       \
     X(inspect, "validate a safetensors file and list its tensors")             \
     X(aggregate, "recompute (and --check) a report's aggregates across passages")\
+    X(verify, "check files against a SHA-256 manifest")                        \
     /* one row per command, each line ending in a backslash */
 
 #define KVC__CMD_DECL(name, summary) int kvc_cmd_##name(int argc, char **argv);

@@ -7,10 +7,6 @@ libkvcert_la_SOURCES += \
 	%reldir%/verify.c \
 	%reldir%/hash_jobs.h
 
-## atomic.c implements atomic.h; written here because this branch had none
-## (another branch writes one too: the integrator keeps one of the two).
-libkvcert_la_SOURCES += %reldir%/atomic.c
-
 kvciodigestdir = $(pkgincludedir)/io
 kvciodigest_HEADERS = \
 	%reldir%/digest.h \

@@ -6,11 +6,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <openssl/evp.h>
-
 #include "cli/cli.h"
 #include "cli/commands.h"
+#include "cli/progress.h"
 #include "core/backend.h"
+#include "io/digest.h"
 #include "io/safetensors.h"
 #include "v4/pipeline.h"
 #include "v4/profile.h"
@@ -27,7 +27,9 @@ static void streams_help(FILE *out)
             "  p<k>.sliding_window_kv [S, 512], p<k>.csa_pool_kv_ratio4 [S/4, 512],\n"
             "  p<k>.hca_pool_kv_ratio128 [S/128, 512]\n"
             "to a safetensors file (written whole or not at all), and prints each\n"
-            "stream's SHA-256 (of its little-endian bf16 bytes) and shape.\n"
+            "stream's SHA-256 (of its little-endian bf16 bytes) and shape, one line\n"
+            "each: '<sha256>  p<k>.<stream> [rows, 512]'. A progress bar is drawn on\n"
+            "stderr when it is a terminal.\n"
             "\n"
             "Options:\n"
             "  --shards DIR      the shard files model-00002/00004/00005-of-00046.safetensors:\n"
@@ -90,16 +92,14 @@ static int parse_passages(const char *s, int64_t np, unsigned char *sel)
     return 0;
 }
 
-static void sha256_hex(const void *data, size_t n, char hex[65])
+static void sha256_hex(const void *data, size_t n, char hex[KVC_SHA256_HEX_SIZE + 1])
 {
-    unsigned char md[32];
-    unsigned int len = 0;
-    if (EVP_Digest(data, n, md, &len, EVP_sha256(), NULL) != 1 || len != 32) {
-        snprintf(hex, 65, "(digest failed)");
+    uint8_t md[KVC_SHA256_SIZE];
+    if (kvc_sha256_buffer(data, n, md) != KVC_OK) {
+        snprintf(hex, KVC_SHA256_HEX_SIZE + 1, "(digest failed)");
         return;
     }
-    for (int i = 0; i < 32; i++)
-        snprintf(hex + 2 * i, 3, "%02x", md[i]);
+    kvc_sha256_hex(md, hex);
 }
 
 typedef struct streams_run {
@@ -110,10 +110,12 @@ typedef struct streams_run {
     int64_t nout;
     float *x;
     unsigned char *sel;
+    kvc_cli_progress *bar;
 } streams_run;
 
 static void run_free(streams_run *r)
 {
+    kvc_cli_progress_finish(r->bar);
     for (int64_t i = 0; i < r->nout; i++)
         kvc_v4_streams_free(&r->out[i]);
     free(r->out);
@@ -159,21 +161,20 @@ static int streams_main(const char *shards, const char *hidden, const kvc_profil
         rc = kvc_cli_fail("streams", &err);
         goto done;
     }
-    int tty = kvc_cli_stderr_is_tty();
     int64_t total = 0, done_n = 0;
     for (int64_t p = 0; p < np; p++)
         total += r.sel[p];
+    /* progress in hidden-state bytes consumed, drawn on a terminal only */
+    const uint64_t per = (uint64_t)S * KVC_V4_HIDDEN_DIM * 2;
+    r.bar = kvc_cli_stderr_is_tty()
+                ? kvc_cli_progress_create_on(stderr, "streams", per * (uint64_t)total, 0.1)
+                : NULL;
     for (int64_t p = 0; p < np; p++) {
         if (!r.sel[p])
             continue;
-        if (tty)
-            fprintf(stderr, "\rstreams: passage %lld (%lld of %lld), profile %s ", (long long)p,
-                    (long long)done_n + 1, (long long)total, prof->name);
         kvc_v4_streams *s = &r.out[r.nout++];
         if (kvc_v4_hidden_read(r.hidden, p, r.x, &err) != KVC_OK ||
             kvc_v4_streams_compute(r.model, prof, r.x, S, s, &err) != KVC_OK) {
-            if (tty)
-                fputc('\n', stderr);
             rc = kvc_cli_fail("streams", &err);
             goto done;
         }
@@ -189,9 +190,10 @@ static int streams_main(const char *shards, const char *hidden, const kvc_profil
             }
         }
         done_n++;
+        kvc_cli_progress_update(r.bar, per * (uint64_t)done_n, per * (uint64_t)total);
     }
-    if (tty)
-        fprintf(stderr, "\rstreams: %lld passages done%30s\n", (long long)done_n, "");
+    kvc_cli_progress_finish(r.bar);
+    r.bar = NULL;
     char seq[32];
     snprintf(seq, sizeof seq, "%lld", (long long)S);
     if (kvc_st_writer_set_metadata(r.writer, "profile", prof->name, &err) != KVC_OK ||
@@ -210,7 +212,7 @@ static int streams_main(const char *shards, const char *hidden, const kvc_profil
         const kvc_v4_streams *s = &r.out[k++];
         for (int i = 0; i < KVC_V4_NSTREAMS; i++) {
             int64_t rows = S / kvc_v4_stream_ratio((kvc_v4_stream)i);
-            char hex[65];
+            char hex[KVC_SHA256_HEX_SIZE + 1];
             sha256_hex(s->kv[i], (size_t)rows * KVC_V4_HEAD_DIM * 2, hex);
             printf("%s  p%lld.%s [%lld, %d]\n", hex, (long long)p,
                    kvc_v4_stream_name((kvc_v4_stream)i), (long long)rows, KVC_V4_HEAD_DIM);

@@ -288,16 +288,18 @@ static inline uint32_t kvo_encode_fast(const kvo_format *f, float x, kvo_overflo
     (void)frexp(a, &k); /* a = r * 2^k, r in [0.5, 1): floor(log2 a) = k - 1 */
     int emin = 1 - f->bias;
     int e = k - 1 < emin ? emin : k - 1;
-    /* a / 2^(e - p) lies in [0, 2^(p+1)): an integer grid of step 1 */
+    /* a / 2^(e - p) lies in [0, 2^(p+1)): round on an integer grid of step 1 */
     double n = nearbyint(ldexp(a, f->p - e));
-    double rounded = ldexp(n, e - f->p);
-    if (rounded > kvo_max_finite(f))
-        return kvo_finish(f, xb, 1, 0, mode);
-    double one = ldexp(1.0, f->p);
+    double one = (double)(1u << f->p);
     if (n >= 2.0 * one) { /* rounded up to the next power of two */
         n = one;
         e++;
     }
+    /* overflow: beyond the largest finite value, (emax, nmax) */
+    int emax = (int)kvo_field_max(f->ebits) - f->bias - (f->ieee ? 1 : 0);
+    double nmax = 2.0 * one - (f->ieee ? 1.0 : 2.0);
+    if (e > emax || (e == emax && n > nmax))
+        return kvo_finish(f, xb, 1, 0, mode);
     uint32_t code;
     if (n < one) /* subnormal (or zero): exponent field 0, e == emin */
         code = (uint32_t)n;

@@ -18,9 +18,10 @@
  *                is forced on.
  *   E4M3:        sign | 0x7F (the format's only NaN encodings).
  *   E8M0:        0xFF (the format is unsigned).
- * GPU hardware casts return a canonical NaN instead (e.g. 0x7FFF for
- * cvt.rn.bf16.f32); kvcert never relies on either, because NaN inputs
- * never reach a certified result.
+ * GPU hardware casts may return a canonical NaN instead (without sign
+ * or payload); `make gpu-exhaustive` counts such NaN-only differences
+ * apart. kvcert relies on neither, because no certified result carries
+ * a NaN.
  *
  * Overflow: bf16 and fp16 round to infinity at and beyond the largest
  * finite value plus half an ulp (the tie goes to infinity, whose encoding

@@ -48,3 +48,12 @@ gpu-exhaustive:
 	@echo "gpu-exhaustive: kvcert was configured without CUDA (nvcc not found or --without-cuda)" >&2; exit 1
 endif
 .PHONY: gpu-exhaustive
+
+## `make gpu-programs`: builds (runs nothing) the GPU-only programs that
+## ci/gpu-bundle.sh carries to the device machine.
+if HAVE_CUDA
+gpu-programs: tests/gpu_exhaustive_formats$(EXEEXT)
+else
+gpu-programs:
+endif
+.PHONY: gpu-programs

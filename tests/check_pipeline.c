@@ -603,7 +603,7 @@ static kvc_status try_load(const char *dir, kvc_error *err)
 
 START_TEST(hf_cache_layouts)
 {
-    char root[512], p[1024], q[1024];
+    char root[512], p[1024], q[1200];
     kvc_test_tmpdir(root, sizeof root);
     const char *repo = "hub/models--deepseek-ai--DeepSeek-V4-Flash";
     /* revision "aaaa" lacks shard 5; "ffff" (named by refs/main) is whole */

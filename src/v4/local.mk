@@ -1,1 +1,14 @@
-## v4 module (see DESIGN.md).
+## v4 module (see DESIGN.md): dequantization, the synthetic host, the KV path.
+libkvcert_la_SOURCES += \
+	%reldir%/dequant.c
+
+kvcv4dir = $(pkgincludedir)/v4
+kvcv4_HEADERS = \
+	%reldir%/dequant_scalar.h \
+	%reldir%/dequant.h
+
+check_PROGRAMS += tests/check_dequant
+TESTS += tests/check_dequant
+tests_check_dequant_SOURCES = tests/check_dequant.c tests/testutil.h
+tests_check_dequant_CFLAGS = $(TEST_CFLAGS)
+tests_check_dequant_LDADD = $(TEST_LDADD)

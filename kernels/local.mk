@@ -6,6 +6,7 @@ EXTRA_DIST += $(KVC_CUDA_SOURCES)
 
 kvckernelsdir = $(pkgincludedir)/kernels
 kvckernels_HEADERS = %reldir%/cuda.h
+noinst_HEADERS += %reldir%/cuda_common.h
 
 if HAVE_CUDA
 libkvcert_cuda_la_SOURCES += $(KVC_CUDA_SOURCES)

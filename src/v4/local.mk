@@ -1,14 +1,19 @@
 ## v4 module (see DESIGN.md): dequantization, the synthetic host, the KV path.
 libkvcert_la_SOURCES += \
-	%reldir%/dequant.c
+	%reldir%/dequant.c \
+	%reldir%/synth.c
 
 kvcv4dir = $(pkgincludedir)/v4
 kvcv4_HEADERS = \
 	%reldir%/dequant_scalar.h \
-	%reldir%/dequant.h
+	%reldir%/dequant.h \
+	%reldir%/synth.h
 
-check_PROGRAMS += tests/check_dequant
-TESTS += tests/check_dequant
+check_PROGRAMS += tests/check_dequant tests/check_synth
+TESTS += tests/check_dequant tests/check_synth
 tests_check_dequant_SOURCES = tests/check_dequant.c tests/testutil.h
 tests_check_dequant_CFLAGS = $(TEST_CFLAGS)
 tests_check_dequant_LDADD = $(TEST_LDADD)
+tests_check_synth_SOURCES = tests/check_synth.c tests/testutil.h
+tests_check_synth_CFLAGS = $(TEST_CFLAGS)
+tests_check_synth_LDADD = $(TEST_LDADD)

@@ -138,6 +138,17 @@ extern "C" {
 #define KVC_SYNTH_SCALE_MIN 108
 #define KVC_SYNTH_SCALE_MAX 120
 
+/* --hf-layout of `kvcert synth`: the shards go to
+ * hub/KVC_SYNTH_HF_REPO/snapshots/KVC_SYNTH_HF_REVISION/ under the output
+ * folder, with hub/KVC_SYNTH_HF_REPO/refs/main holding the revision, as a
+ * Hugging Face cache lays a snapshot out. The revision is 40 zeros: a
+ * well-formed commit id that no real repository has. */
+#define KVC_SYNTH_HF_REPO "models--deepseek-ai--DeepSeek-V4-Flash"
+#define KVC_SYNTH_HF_REVISION "0000000000000000000000000000000000000000"
+/* File names of the host and the manifest in the output folder. */
+#define KVC_SYNTH_HIDDEN_FILE "hidden.safetensors"
+#define KVC_SYNTH_MANIFEST_FILE "manifest.json"
+
 #define KVC_SYNTH_STREAM_WEIGHT(layer, j) ((UINT64_C(1) << 56) | ((uint64_t)(layer) << 8) | (uint64_t)(j))
 #define KVC_SYNTH_STREAM_PROFILE (UINT64_C(2) << 56)
 #define KVC_SYNTH_STREAM_TOKEN(p, t) \

@@ -5,7 +5,8 @@
 
 /* X(name, one-line summary) */
 #define KVC_COMMANDS(X)                                                        \
-    X(devices, "list the compute backends this build and machine offer")
+    X(devices, "list the compute backends this build and machine offer")      \
+    X(inspect, "validate a safetensors file and list its tensors")
 
 #define KVC__CMD_DECL(name, summary) int kvc_cmd_##name(int argc, char **argv);
 KVC_COMMANDS(KVC__CMD_DECL)

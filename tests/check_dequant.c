@@ -14,6 +14,19 @@
 #include "v4/dequant.h"
 #include "testutil.h"
 
+/* ck_assert records every PASSING check too (a write() each): inside loops
+ * over millions of elements, test here and call Check only on failure. */
+#define CHECK(cond)                                                            \
+    do {                                                                       \
+        if (!(cond))                                                           \
+            ck_abort_msg("check failed: %s", #cond);                           \
+    } while (0)
+#define CHECK_MSG(cond, ...)                                                   \
+    do {                                                                       \
+        if (!(cond))                                                           \
+            ck_abort_msg(__VA_ARGS__);                                         \
+    } while (0)
+
 /* ------------------------------------------------------------ oracles */
 
 static double oracle_e4m3(uint8_t b)
@@ -84,7 +97,7 @@ START_TEST(scalar_every_byte_pair)
         for (int s = 0; s < 256; s++) {
             float got = kvc_dequant_e4m3_e8m0((uint8_t)w, (uint8_t)s);
             double want = oracle_dequant((uint8_t)w, (uint8_t)s);
-            ck_assert_msg(f32_is(got, want), "w=0x%02X s=0x%02X: got %a, want %a", w, s,
+            CHECK_MSG(f32_is(got, want), "w=0x%02X s=0x%02X: got %a, want %a", w, s,
                           (double)got, want);
         }
 }
@@ -92,15 +105,15 @@ END_TEST
 
 START_TEST(scalar_known_values)
 {
-    ck_assert(kvc_dequant_e4m3_e8m0(0x7E, 127) == 448.0f);   /* 448 * 1 */
-    ck_assert(kvc_dequant_e4m3_e8m0(0x38, 127 - 10) == ldexpf(1.0f, -10));
-    ck_assert(kvc_dequant_e4m3_e8m0(0x01, 0) == ldexpf(1.0f, -136)); /* deepest subnormal */
-    ck_assert(isinf(kvc_dequant_e4m3_e8m0(0x7E, 254)));      /* 448 * 2^127 overflows */
-    ck_assert(kvc_dequant_e4m3_e8m0(0x38, 254) == ldexpf(1.0f, 127)); /* 1 * 2^127 */
-    ck_assert(isnan(kvc_dequant_e4m3_e8m0(0x00, 255)));      /* 0 * NaN scale */
-    ck_assert(isnan(kvc_dequant_e4m3_e8m0(0x7F, 127)));
-    ck_assert(isnan(kvc_dequant_e4m3_e8m0(0xFF, 127)));
-    ck_assert(signbit(kvc_dequant_e4m3_e8m0(0x80, 127)));   /* -0 */
+    CHECK(kvc_dequant_e4m3_e8m0(0x7E, 127) == 448.0f);   /* 448 * 1 */
+    CHECK(kvc_dequant_e4m3_e8m0(0x38, 127 - 10) == ldexpf(1.0f, -10));
+    CHECK(kvc_dequant_e4m3_e8m0(0x01, 0) == ldexpf(1.0f, -136)); /* deepest subnormal */
+    CHECK(isinf(kvc_dequant_e4m3_e8m0(0x7E, 254)));      /* 448 * 2^127 overflows */
+    CHECK(kvc_dequant_e4m3_e8m0(0x38, 254) == ldexpf(1.0f, 127)); /* 1 * 2^127 */
+    CHECK(isnan(kvc_dequant_e4m3_e8m0(0x00, 255)));      /* 0 * NaN scale */
+    CHECK(isnan(kvc_dequant_e4m3_e8m0(0x7F, 127)));
+    CHECK(isnan(kvc_dequant_e4m3_e8m0(0xFF, 127)));
+    CHECK(signbit(kvc_dequant_e4m3_e8m0(0x80, 127)));   /* -0 */
     ck_assert_int_eq(kvc_dequant_tiles(0), 0);
     ck_assert_int_eq(kvc_dequant_tiles(1), 1);
     ck_assert_int_eq(kvc_dequant_tiles(128), 1);
@@ -125,7 +138,7 @@ START_TEST(block_matches_oracle)
     uint8_t *w = malloc((size_t)(rows * cols));
     uint8_t *s = malloc((size_t)(sr * sc));
     float *out = malloc((size_t)(rows * cols + 2 * GUARD) * sizeof(float));
-    ck_assert(w && s && out);
+    CHECK(w && s && out);
     for (int64_t i = 0; i < rows * cols; i++)
         w[i] = (uint8_t)kvc_test_rand64(&seed);
     for (int64_t i = 0; i < sr * sc; i++) {
@@ -142,7 +155,7 @@ START_TEST(block_matches_oracle)
         for (int64_t i = 0; i < cols; i++) {
             uint8_t wb = w[o * cols + i], sb = s[(o / 128) * sc + i / 128];
             float got = out[GUARD + o * cols + i];
-            ck_assert_msg(f32_is(got, oracle_dequant(wb, sb)),
+            CHECK_MSG(f32_is(got, oracle_dequant(wb, sb)),
                           "[%lldx%lld] (%lld,%lld) w=0x%02X s=0x%02X got %a seed 0x%llx",
                           (long long)rows, (long long)cols, (long long)o, (long long)i, wb, sb,
                           (double)got, (unsigned long long)(0xD0E4u + (uint64_t)_i));
@@ -166,7 +179,7 @@ START_TEST(block_split_equals_scalar)
     uint8_t *w = malloc((size_t)(rows * cols));
     uint8_t s[8 * 16];
     float *out = malloc((size_t)(rows * cols) * sizeof(float));
-    ck_assert(w && out);
+    CHECK(w && out);
     for (int64_t i = 0; i < rows * cols; i++)
         w[i] = (uint8_t)kvc_test_rand64(&seed);
     for (int i = 0; i < sr * sc; i++)
@@ -175,7 +188,7 @@ START_TEST(block_split_equals_scalar)
     for (int64_t o = 0; o < rows; o++)
         for (int64_t i = 0; i < cols; i++) {
             float want = kvc_dequant_e4m3_e8m0(w[o * cols + i], s[(o / 128) * sc + i / 128]);
-            ck_assert(memcmp(&want, &out[o * cols + i], sizeof want) == 0 ||
+            CHECK(memcmp(&want, &out[o * cols + i], sizeof want) == 0 ||
                       (isnan(want) && isnan(out[o * cols + i])));
         }
     free(w);
@@ -218,17 +231,17 @@ START_TEST(widen_bf16_f16_every_pattern)
     /* all 65 536 patterns, from an odd address (unaligned input) */
     unsigned char *raw = malloc(2 * 65536 + 1);
     float *out = malloc(65536 * sizeof(float));
-    ck_assert(raw && out);
+    CHECK(raw && out);
     for (int h = 0; h < 65536; h++) {
         raw[1 + 2 * h] = (unsigned char)(h & 0xFF);
         raw[2 + 2 * h] = (unsigned char)(h >> 8);
     }
     kvc_widen_bf16(raw + 1, 65536, out);
     for (int h = 0; h < 65536; h++)
-        ck_assert_msg(f32_is(out[h], oracle_bf16((uint16_t)h)), "bf16 0x%04X", h);
+        CHECK_MSG(f32_is(out[h], oracle_bf16((uint16_t)h)), "bf16 0x%04X", h);
     kvc_widen_f16(raw + 1, 65536, out);
     for (int h = 0; h < 65536; h++)
-        ck_assert_msg(f32_is(out[h], oracle_fp16((uint16_t)h)), "fp16 0x%04X", h);
+        CHECK_MSG(f32_is(out[h], oracle_fp16((uint16_t)h)), "fp16 0x%04X", h);
     free(raw);
     free(out);
 }
@@ -242,7 +255,7 @@ START_TEST(widen_f32_copies_bits)
     for (size_t i = 0; i < sizeof raw; i++)
         raw[i] = (unsigned char)kvc_test_rand64(&seed);
     kvc_widen_f32(raw + 1, 64, out);
-    ck_assert(memcmp(raw + 1, out, sizeof out) == 0);
+    CHECK(memcmp(raw + 1, out, sizeof out) == 0);
     kvc_widen_f32(NULL, 0, out); /* n = 0 reads nothing */
 }
 END_TEST
@@ -256,6 +269,168 @@ START_TEST(scale_names)
     ck_assert_str_eq(kvc_dequant_scale_name(".weight", buf, sizeof buf), ".scale");
     ck_assert_ptr_null(kvc_dequant_scale_name("abc.weight", buf, 9)); /* "abc.scale" needs 10 */
     ck_assert_ptr_nonnull(kvc_dequant_scale_name("abc.weight", buf, 10));
+}
+END_TEST
+
+/* ------------------------------------------------------------ tensors */
+
+/* A fixture file with good and bad FP8 weights, widenable tensors and a
+ * dtype that cannot be read as binary32. */
+static char fixture_dir[256];
+static char fixture_path[300];
+static uint8_t fx_w[300 * 257], fx_s[3 * 3];
+static uint16_t fx_bf16[2 * 3 * 4], fx_f16[5];
+static float fx_f32[3];
+
+static void add_or_die(kvc_st_writer *w, const char *name, kvc_dtype dt, int ndim,
+                       const int64_t *shape, const void *data)
+{
+    kvc_error err;
+    kvc_error_clear(&err);
+    if (kvc_st_writer_add(w, name, dt, ndim, shape, data, &err) != KVC_OK) {
+        char buf[1024];
+        fprintf(stderr, "fixture: %s\n", kvc_error_format(&err, buf, sizeof buf));
+        exit(KVC_TEST_HARD_ERROR);
+    }
+}
+
+static void make_fixture(void)
+{
+    uint64_t seed = 123;
+    for (size_t i = 0; i < sizeof fx_w; i++)
+        fx_w[i] = (uint8_t)kvc_test_rand64(&seed);
+    for (size_t i = 0; i < sizeof fx_s; i++)
+        fx_s[i] = (uint8_t)(115 + i);
+    for (size_t i = 0; i < sizeof fx_bf16 / 2; i++)
+        fx_bf16[i] = (uint16_t)kvc_test_rand64(&seed);
+    for (size_t i = 0; i < sizeof fx_f16 / 2; i++)
+        fx_f16[i] = (uint16_t)kvc_test_rand64(&seed);
+    fx_f32[0] = 1.5f;
+    fx_f32[1] = -0.0f;
+    fx_f32[2] = 3e38f;
+    static const uint8_t small[4] = {0x38, 0x40, 0xB8, 0x7F};
+    static const uint16_t bf_scale[1] = {0x3F80};
+    static const int32_t ints[2] = {1, 2};
+    kvc_test_tmpdir(fixture_dir, sizeof fixture_dir);
+    snprintf(fixture_path, sizeof fixture_path, "%s/fx.safetensors", fixture_dir);
+    kvc_st_writer *w = kvc_st_writer_create();
+    if (w == NULL)
+        exit(KVC_TEST_HARD_ERROR);
+    const int64_t s_w[2] = {300, 257}, s_s[2] = {3, 3}, s_22[2] = {2, 2}, s_11[2] = {1, 1},
+                  s_12[2] = {1, 2}, s_4[1] = {4}, s_234[3] = {2, 3, 4}, s_5[1] = {5},
+                  s_3[1] = {3}, s_2[1] = {2};
+    add_or_die(w, "a.weight", KVC_DT_F8_E4M3, 2, s_w, fx_w);
+    add_or_die(w, "a.scale", KVC_DT_F8_E8M0, 2, s_s, fx_s);
+    add_or_die(w, "b.weight", KVC_DT_F8_E4M3, 2, s_22, small); /* no scale */
+    add_or_die(w, "c.weight", KVC_DT_F8_E4M3, 2, s_22, small);
+    add_or_die(w, "c.scale", KVC_DT_BF16, 2, s_11, bf_scale); /* scale of the wrong dtype */
+    add_or_die(w, "d.weight", KVC_DT_F8_E4M3, 2, s_22, small);
+    add_or_die(w, "d.scale", KVC_DT_F8_E8M0, 2, s_12, small); /* scale of the wrong shape */
+    add_or_die(w, "e.weight", KVC_DT_F8_E4M3, 1, s_4, small); /* 1-D weight */
+    add_or_die(w, "e.scale", KVC_DT_F8_E8M0, 2, s_11, small);
+    add_or_die(w, "f", KVC_DT_BF16, 3, s_234, fx_bf16);
+    add_or_die(w, "g", KVC_DT_F16, 1, s_5, fx_f16);
+    add_or_die(w, "h", KVC_DT_F32, 1, s_3, fx_f32);
+    add_or_die(w, "i", KVC_DT_I32, 1, s_2, ints);
+    add_or_die(w, "j.scale", KVC_DT_F8_E8M0, 2, s_11, small);
+    kvc_error err;
+    kvc_error_clear(&err);
+    if (kvc_st_writer_write(w, fixture_path, &err) != KVC_OK) {
+        char buf[1024];
+        fprintf(stderr, "fixture: %s\n", kvc_error_format(&err, buf, sizeof buf));
+        exit(KVC_TEST_HARD_ERROR);
+    }
+    kvc_st_writer_destroy(w);
+}
+
+static void remove_fixture(void)
+{
+    remove(fixture_path);
+    remove(fixture_dir);
+}
+
+static kvc_st_file *open_fixture(void)
+{
+    kvc_st_file *f = NULL;
+    ck_assert_int_eq(kvc_st_open(fixture_path, &f, NULL), KVC_OK);
+    return f;
+}
+
+START_TEST(tensor_fp8_with_scale)
+{
+    kvc_st_file *f = open_fixture();
+    float *out = NULL;
+    int64_t shape[2];
+    kvc_error err;
+    kvc_error_clear(&err);
+    ck_assert_int_eq(kvc_dequant_tensor(f, "a.weight", &out, shape, &err), KVC_OK);
+    ck_assert_int_eq(shape[0], 300);
+    ck_assert_int_eq(shape[1], 257);
+    for (int64_t o = 0; o < 300; o++)
+        for (int64_t i = 0; i < 257; i++)
+            CHECK(f32_is(out[o * 257 + i],
+                             oracle_dequant(fx_w[o * 257 + i], fx_s[(o / 128) * 3 + i / 128])));
+    free(out);
+    kvc_st_close(f);
+}
+END_TEST
+
+START_TEST(tensor_widen)
+{
+    kvc_st_file *f = open_fixture();
+    float *out = NULL;
+    int64_t shape[2];
+    ck_assert_int_eq(kvc_dequant_tensor(f, "f", &out, shape, NULL), KVC_OK);
+    ck_assert_int_eq(shape[0], 6); /* [2, 3, 4] as a matrix: 6 rows of 4 */
+    ck_assert_int_eq(shape[1], 4);
+    for (int i = 0; i < 24; i++)
+        CHECK(f32_is(out[i], oracle_bf16(fx_bf16[i])));
+    free(out);
+    ck_assert_int_eq(kvc_dequant_tensor(f, "g", &out, shape, NULL), KVC_OK);
+    ck_assert_int_eq(shape[0], 1);
+    ck_assert_int_eq(shape[1], 5);
+    for (int i = 0; i < 5; i++)
+        CHECK(f32_is(out[i], oracle_fp16(fx_f16[i])));
+    free(out);
+    ck_assert_int_eq(kvc_dequant_tensor(f, "h", &out, shape, NULL), KVC_OK);
+    CHECK(memcmp(out, fx_f32, sizeof fx_f32) == 0);
+    free(out);
+    kvc_st_close(f);
+}
+END_TEST
+
+/* Each bad tensor: the specific status, the tensor named, no buffer. */
+static const struct {
+    const char *name;
+    kvc_status status;
+    const char *err_tensor; /* the tensor the error names */
+    const char *detail;     /* a phrase the detail contains */
+} bad_tensors[] = {
+    {"nope", KVC_TENSOR_MISSING, "nope", "nope"},
+    {"b.weight", KVC_TENSOR_MISSING, "b.scale", "b.scale"},
+    {"c.weight", KVC_TENSOR_DTYPE, "c.scale", "BF16"},
+    {"d.weight", KVC_TENSOR_SHAPE, "d.scale", "expected [1, 1]"},
+    {"e.weight", KVC_TENSOR_SHAPE, "e.weight", "2-D"},
+    {"i", KVC_TENSOR_DTYPE, "i", "I32"},
+    {"j.scale", KVC_TENSOR_DTYPE, "j.scale", "F8_E8M0"},
+};
+
+START_TEST(tensor_bad)
+{
+    kvc_st_file *f = open_fixture();
+    float *out = (float *)&out; /* must be reset to NULL */
+    int64_t shape[2];
+    kvc_error err;
+    kvc_error_clear(&err);
+    ck_assert_int_eq(kvc_dequant_tensor(f, bad_tensors[_i].name, &out, shape, &err),
+                     bad_tensors[_i].status);
+    ck_assert_int_eq(err.status, bad_tensors[_i].status);
+    ck_assert_ptr_null(out);
+    ck_assert_str_eq(err.tensor, bad_tensors[_i].err_tensor);
+    ck_assert_str_eq(err.file, fixture_path);
+    CHECK_MSG(strstr(err.detail, bad_tensors[_i].detail) != NULL, "detail '%s' lacks '%s'",
+                  err.detail, bad_tensors[_i].detail);
+    kvc_st_close(f);
 }
 END_TEST
 
@@ -276,6 +451,12 @@ static Suite *dequant_suite(void)
     tcase_add_test(tc, widen_bf16_f16_every_pattern);
     tcase_add_test(tc, widen_f32_copies_bits);
     tcase_add_test(tc, scale_names);
+    suite_add_tcase(s, tc);
+    tc = tcase_create("tensor");
+    tcase_add_unchecked_fixture(tc, make_fixture, remove_fixture);
+    tcase_add_test(tc, tensor_fp8_with_scale);
+    tcase_add_test(tc, tensor_widen);
+    tcase_add_loop_test(tc, tensor_bad, 0, (int)(sizeof bad_tensors / sizeof bad_tensors[0]));
     suite_add_tcase(s, tc);
     return s;
 }

@@ -3,12 +3,30 @@
  * oracle, and independent checks of the generated host's properties
  * (v4/synth.h states them: per-token RMS, outlier channels, anisotropy,
  * heavy tails). */
+#include <cjson/cJSON.h>
 #include <math.h>
+#include <openssl/evp.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "core/formats.h"
+#include "io/safetensors.h"
 #include "v4/dequant.h"
 #include "v4/synth.h"
 #include "testutil.h"
+
+/* ck_assert records every PASSING check too (a write() each): inside loops
+ * over millions of elements, test here and call Check only on failure. */
+#define CHECK(cond)                                                            \
+    do {                                                                       \
+        if (!(cond))                                                           \
+            ck_abort_msg("check failed: %s", #cond);                           \
+    } while (0)
+#define CHECK_MSG(cond, ...)                                                   \
+    do {                                                                       \
+        if (!(cond))                                                           \
+            ck_abort_msg(__VA_ARGS__);                                         \
+    } while (0)
 
 /* ------------------------------------------------------------ PRNG */
 
@@ -64,7 +82,7 @@ START_TEST(stream_seeding)
         want.s[i] = kvc_synth_splitmix64(&x);
     kvc_synth_rng got;
     kvc_synth_rng_seed(&got, seed, stream);
-    ck_assert(memcmp(&got, &want, sizeof got) == 0);
+    CHECK(memcmp(&got, &want, sizeof got) == 0);
     /* mix64 is the splitmix64 finalizer: splitmix64(x) = mix64(x + golden) */
     uint64_t y = 5;
     ck_assert_uint_eq(kvc_synth_splitmix64(&y), kvc_synth_mix64(5 + UINT64_C(0x9E3779B97F4A7C15)));
@@ -72,9 +90,9 @@ START_TEST(stream_seeding)
     kvc_synth_rng a, b;
     kvc_synth_rng_seed(&a, 1, 0);
     kvc_synth_rng_seed(&b, 1, 1);
-    ck_assert(memcmp(&a, &b, sizeof a) != 0);
+    CHECK(memcmp(&a, &b, sizeof a) != 0);
     kvc_synth_rng_seed(&b, 2, 0);
-    ck_assert(memcmp(&a, &b, sizeof a) != 0);
+    CHECK(memcmp(&a, &b, sizeof a) != 0);
 }
 END_TEST
 
@@ -97,19 +115,19 @@ START_TEST(variates_moments)
         us += u;
         umin = u < umin ? u : umin;
         umax = u > umax ? u : umax;
-        ck_assert_uint_lt(kvc_synth_below(&r, 13), 13);
+        CHECK(kvc_synth_below(&r, 13) < 13);
     }
-    ck_assert(fabs(s1 / n) < 0.01);
-    ck_assert(fabs(s2 / n - 1.0) < 0.01);
-    ck_assert(mx <= 2.0 * sqrt(3.0));
-    ck_assert(fabs(us / n - 0.5) < 0.01);
-    ck_assert(umin >= 0.0 && umax < 1.0);
+    CHECK(fabs(s1 / n) < 0.01);
+    CHECK(fabs(s2 / n - 1.0) < 0.01);
+    CHECK(mx <= 2.0 * sqrt(3.0));
+    CHECK(fabs(us / n - 0.5) < 0.01);
+    CHECK(umin >= 0.0 && umax < 1.0);
     /* below(n) hits every value */
     int seen[5] = {0};
     for (int i = 0; i < 1000; i++)
         seen[kvc_synth_below(&r, 5)] = 1;
     for (int k = 0; k < 5; k++)
-        ck_assert(seen[k]);
+        CHECK(seen[k]);
 }
 END_TEST
 
@@ -123,13 +141,13 @@ START_TEST(student_heavy_tailed)
     double s2 = 0, s4 = 0;
     for (int i = 0; i < n; i++) {
         double t = kvc_synth_student(&r, 6);
-        ck_assert(isfinite(t));
+        CHECK(isfinite(t));
         s2 += t * t;
         s4 += t * t * t * t;
     }
     double var = s2 / n, kurt = (s4 / n) / (var * var);
-    ck_assert_msg(var > 1.3 && var < 1.7, "variance %g (t6: 1.5)", var);
-    ck_assert_msg(kurt > 4.0, "kurtosis %g", kurt);
+    CHECK_MSG(var > 1.3 && var < 1.7, "variance %g (t6: 1.5)", var);
+    CHECK_MSG(kurt > 4.0, "kurtosis %g", kurt);
 }
 END_TEST
 
@@ -149,7 +167,7 @@ START_TEST(quantizer_matches_oracle)
         float *x = malloc((size_t)(rows * cols) * sizeof(float));
         float *d = malloc((size_t)(rows * cols) * sizeof(float));
         uint8_t *w = malloc((size_t)(rows * cols)), *s = malloc((size_t)(sr * sc));
-        ck_assert(x && d && w && s);
+        CHECK(x && d && w && s);
         for (int64_t i = 0; i < rows * cols; i++) {
             uint64_t u = kvc_test_rand64(&seed);
             double mag = ldexp((double)(u >> 40) / (double)(1 << 24), (int)((u >> 8) & 31) - 24);
@@ -166,11 +184,11 @@ START_TEST(quantizer_matches_oracle)
                 double sv = ldexp(1.0, s[tr * sc + tc] - 127);
                 /* amax/448 computed in binary32 by the quantizer: allow its rounding */
                 double t = (double)((float)amax / 448.0f);
-                ck_assert(sv >= t && sv / 2 < t);
+                CHECK(sv >= t && sv / 2 < t);
                 for (int64_t r = tr * 128; r < rows && r < tr * 128 + 128; r++)
                     for (int64_t c = tc * 128; c < cols && c < tc * 128 + 128; c++) {
                         double xv = x[r * cols + c], dv = d[r * cols + c];
-                        ck_assert_msg(fabs(dv - xv) <= fmax(fabs(xv) * 0x1p-4, sv * 0x1p-10),
+                        CHECK_MSG(fabs(dv - xv) <= fmax(fabs(xv) * 0x1p-4, sv * 0x1p-10),
                                       "x %a deq %a scale %a", xv, dv, sv);
                     }
             }
@@ -192,10 +210,10 @@ START_TEST(profile_as_specified)
     int is_out[KVC_SYNTH_DIM] = {0};
     for (int i = 0; i < KVC_SYNTH_OUTLIERS; i++) {
         int c = p->outlier[i];
-        ck_assert(c >= 0 && c < KVC_SYNTH_DIM);
+        CHECK(c >= 0 && c < KVC_SYNTH_DIM);
         ck_assert_int_eq(is_out[c], 0); /* distinct */
         is_out[c] = 1;
-        ck_assert(p->sigma[c] >= 10.0 && p->sigma[c] < 50.0);
+        CHECK(p->sigma[c] >= 10.0 && p->sigma[c] < 50.0);
     }
     double lo = 1e9, hi = 0;
     for (int c = 0; c < KVC_SYNTH_DIM; c++) {
@@ -205,8 +223,8 @@ START_TEST(profile_as_specified)
         hi = fmax(hi, p->sigma[c]);
     }
     /* 2^-1.5 * 0.75 .. 2^1.5 * 1.25, and the spread is actually used */
-    ck_assert(lo >= pow(2, -1.5) * 0.75 - 1e-12 && hi <= pow(2, 1.5) * 1.25 + 1e-12);
-    ck_assert(hi / lo > 8.0);
+    CHECK(lo >= pow(2, -1.5) * 0.75 - 1e-12 && hi <= pow(2, 1.5) * 1.25 + 1e-12);
+    CHECK(hi / lo > 8.0);
     free(p);
 }
 END_TEST
@@ -234,15 +252,15 @@ START_TEST(passage_split_and_streams)
     static const uint32_t ts[] = {0, 1, 1023, 1024, 2047};
     for (size_t i = 0; i < sizeof ts / sizeof ts[0]; i++) {
         kvc_synth_hidden_token(1, &f->prof, 0, ts[i], tok);
-        ck_assert(memcmp(tok, f->h + (size_t)ts[i] * KVC_SYNTH_DIM, sizeof tok) == 0);
+        CHECK(memcmp(tok, f->h + (size_t)ts[i] * KVC_SYNTH_DIM, sizeof tok) == 0);
     }
     kvc_synth_hidden_token(1, &f->prof, 1, 0, tok);
-    ck_assert(memcmp(tok, f->h, sizeof tok) != 0);
+    CHECK(memcmp(tok, f->h, sizeof tok) != 0);
     kvc_synth_profile *p2 = malloc(sizeof *p2);
     kvc_synth_host_profile(2, p2);
-    ck_assert(memcmp(p2->outlier, f->prof.outlier, sizeof p2->outlier) != 0);
+    CHECK(memcmp(p2->outlier, f->prof.outlier, sizeof p2->outlier) != 0);
     kvc_synth_hidden_token(2, p2, 0, 0, tok);
-    ck_assert(memcmp(tok, f->h, sizeof tok) != 0);
+    CHECK(memcmp(tok, f->h, sizeof tok) != 0);
     free(p2);
     free(f);
 }
@@ -254,12 +272,12 @@ START_TEST(passage_properties)
     passage_fixture *f = make_passage(1, 0);
     const int T = KVC_SYNTH_TOKENS, D = KVC_SYNTH_DIM;
     double *m2 = calloc(D, sizeof(double)), *m1 = calloc(D, sizeof(double));
-    ck_assert(m2 && m1);
+    CHECK(m2 && m1);
     for (int t = 0; t < T; t++) {
         double ss = 0;
         for (int c = 0; c < D; c++) {
             uint16_t b = f->h[(size_t)t * D + c];
-            ck_assert_msg(((b >> 7) & 0xFF) != 0xFF, "non-finite at token %d channel %d", t, c);
+            CHECK_MSG(((b >> 7) & 0xFF) != 0xFF, "non-finite at token %d channel %d", t, c);
             double v = (double)kvc_bf16_to_f32(b);
             ss += v * v;
             m1[c] += v;
@@ -268,7 +286,7 @@ START_TEST(passage_properties)
         /* per-token RMS is lambda in [0.8, 1.25]; bf16 rounding moves it
          * by < 2^-8 relative */
         double rms = sqrt(ss / D);
-        ck_assert_msg(rms > 0.79 && rms < 1.26, "token %d RMS %g", t, rms);
+        CHECK_MSG(rms > 0.79 && rms < 1.26, "token %d RMS %g", t, rms);
     }
     /* per-channel RMS; the outliers stand 8x above the median channel */
     double *rms = malloc(D * sizeof(double)), *sorted = malloc(D * sizeof(double));
@@ -288,11 +306,11 @@ START_TEST(passage_properties)
             int listed = 0;
             for (int i = 0; i < KVC_SYNTH_OUTLIERS; i++)
                 listed |= f->prof.outlier[i] == c;
-            ck_assert_msg(listed, "channel %d is an outlier the profile does not list", c);
+            CHECK_MSG(listed, "channel %d is an outlier the profile does not list", c);
         }
     ck_assert_int_eq(n_out, KVC_SYNTH_OUTLIERS);
     /* anisotropy among ordinary channels: variance ratio well above 1 */
-    ck_assert(sorted[D - KVC_SYNTH_OUTLIERS - 1] / sorted[0] > 4.0);
+    CHECK(sorted[D - KVC_SYNTH_OUTLIERS - 1] / sorted[0] > 4.0);
     /* heavy tails: mean per-channel kurtosis over ordinary channels > 3 */
     double ksum = 0;
     int kn = 0;
@@ -309,12 +327,295 @@ START_TEST(passage_properties)
         ksum += (m4 / T) / (v2 * v2);
         kn++;
     }
-    ck_assert_msg(ksum / kn > 3.5, "mean kurtosis %g", ksum / kn);
+    CHECK_MSG(ksum / kn > 3.5, "mean kurtosis %g", ksum / kn);
     free(rms);
     free(sorted);
     free(m1);
     free(m2);
     free(f);
+}
+END_TEST
+
+/* ------------------------------------------------------------ files */
+
+/* Seed 1 (P = 1) written once for the whole TCase (an unchecked fixture,
+ * so about a second of generation is not repeated per test). */
+static char files_dir[256];
+static const int file_layers[3] = {0, 2, 3};
+
+static const char *file_path(char *buf, size_t size, const char *dir, const char *name)
+{
+    snprintf(buf, size, "%s/%s", dir, name);
+    return buf;
+}
+
+static void write_all(const char *dir, uint64_t seed)
+{
+    char path[512];
+    kvc_error err;
+    kvc_error_clear(&err);
+    for (int i = 0; i < 3; i++)
+        if (kvc_synth_write_shard(seed, file_layers[i],
+                                  file_path(path, sizeof path, dir,
+                                            kvc_synth_shard_name(file_layers[i])),
+                                  &err) != KVC_OK)
+            goto fail;
+    if (kvc_synth_write_hidden(seed, 1, file_path(path, sizeof path, dir, KVC_SYNTH_HIDDEN_FILE),
+                               &err) != KVC_OK)
+        goto fail;
+    return;
+fail:
+    fprintf(stderr, "synth fixture: %s: %s\n", kvc_status_name(err.status), err.detail);
+    exit(KVC_TEST_HARD_ERROR);
+}
+
+static void remove_all(const char *dir)
+{
+    char path[512];
+    for (int i = 0; i < 3; i++)
+        remove(file_path(path, sizeof path, dir, kvc_synth_shard_name(file_layers[i])));
+    remove(file_path(path, sizeof path, dir, KVC_SYNTH_HIDDEN_FILE));
+    remove(dir);
+}
+
+static void make_files(void)
+{
+    kvc_test_tmpdir(files_dir, sizeof files_dir);
+    write_all(files_dir, 1);
+}
+
+static void remove_files(void)
+{
+    remove_all(files_dir);
+}
+
+/* SHA-256 of a file with OpenSSL's EVP (independent of kvcert's digests). */
+static void sha256_hex(const char *path, char hex[65])
+{
+    FILE *f = fopen(path, "rb");
+    CHECK_MSG(f != NULL, "cannot open %s", path);
+    EVP_MD_CTX *ctx = EVP_MD_CTX_new();
+    CHECK(ctx != NULL && EVP_DigestInit_ex(ctx, EVP_sha256(), NULL) == 1);
+    unsigned char buf[1 << 16];
+    size_t n;
+    while ((n = fread(buf, 1, sizeof buf, f)) > 0)
+        CHECK(EVP_DigestUpdate(ctx, buf, n) == 1);
+    fclose(f);
+    unsigned char md[32];
+    unsigned int len = 0;
+    CHECK(EVP_DigestFinal_ex(ctx, md, &len) == 1 && len == 32);
+    EVP_MD_CTX_free(ctx);
+    for (int i = 0; i < 32; i++)
+        snprintf(hex + 2 * i, 3, "%02x", md[i]);
+}
+
+static cJSON *read_json(const char *rel)
+{
+    char path[1024];
+    kvc_test_srcpath(path, sizeof path, rel);
+    FILE *f = fopen(path, "rb");
+    CHECK_MSG(f != NULL, "cannot open %s", path);
+    static char text[1 << 16];
+    size_t n = fread(text, 1, sizeof text - 1, f);
+    fclose(f);
+    text[n] = '\0';
+    cJSON *j = cJSON_Parse(text);
+    CHECK_MSG(j != NULL, "%s is not JSON", path);
+    return j;
+}
+
+/* The regression pin: SHA-256 and size of every file for seed 1. */
+START_TEST(files_match_golden_pin)
+{
+    cJSON *g = read_json("golden/synth-seed1.json");
+    ck_assert_str_eq(cJSON_GetStringValue(cJSON_GetObjectItem(g, "schema")),
+                     "kvcert-golden-files/1");
+    ck_assert_int_eq((int)cJSON_GetNumberValue(cJSON_GetObjectItem(g, "generator_version")),
+                     KVC_SYNTH_VERSION);
+    ck_assert_int_eq((int)cJSON_GetNumberValue(cJSON_GetObjectItem(g, "seed")), 1);
+    ck_assert_int_eq((int)cJSON_GetNumberValue(cJSON_GetObjectItem(g, "passages")), 1);
+    const cJSON *files = cJSON_GetObjectItem(g, "files");
+    ck_assert_int_eq(cJSON_GetArraySize(files), 4);
+    const cJSON *e;
+    cJSON_ArrayForEach(e, files)
+    {
+        const char *name = cJSON_GetStringValue(cJSON_GetObjectItem(e, "name"));
+        const char *want = cJSON_GetStringValue(cJSON_GetObjectItem(e, "sha256"));
+        CHECK(name != NULL && want != NULL);
+        char path[512], hex[65];
+        file_path(path, sizeof path, files_dir, name);
+        struct stat sb;
+        ck_assert_int_eq(stat(path, &sb), 0);
+        ck_assert_int_eq((long long)sb.st_size,
+                         (long long)cJSON_GetNumberValue(cJSON_GetObjectItem(e, "size")));
+        sha256_hex(path, hex);
+        CHECK_MSG(strcmp(hex, want) == 0, "%s: sha256 %s, pinned %s", name, hex, want);
+    }
+    cJSON_Delete(g);
+}
+END_TEST
+
+static int same_file(const char *a, const char *b)
+{
+    char ha[65], hb[65];
+    sha256_hex(a, ha);
+    sha256_hex(b, hb);
+    return strcmp(ha, hb) == 0;
+}
+
+/* Same seed, same bytes (again, in this process); another seed differs. */
+START_TEST(files_deterministic)
+{
+    char d1[256], d2[256], a[512], b[512];
+    kvc_test_tmpdir(d1, sizeof d1);
+    kvc_test_tmpdir(d2, sizeof d2);
+    write_all(d1, 1);
+    write_all(d2, 2);
+    for (int i = 0; i < 4; i++) {
+        const char *name = i < 3 ? kvc_synth_shard_name(file_layers[i]) : KVC_SYNTH_HIDDEN_FILE;
+        file_path(a, sizeof a, files_dir, name);
+        CHECK_MSG(same_file(a, file_path(b, sizeof b, d1, name)), "seed 1 twice: %s", name);
+        CHECK_MSG(!same_file(a, file_path(b, sizeof b, d2, name)), "seeds 1, 2: %s", name);
+    }
+    remove_all(d1);
+    remove_all(d2);
+}
+END_TEST
+
+static kvc_st_file *open_shard(int layer)
+{
+    char path[512];
+    kvc_st_file *f = NULL;
+    kvc_error err;
+    kvc_error_clear(&err);
+    ck_assert_int_eq(kvc_st_open(file_path(path, sizeof path, files_dir,
+                                           kvc_synth_shard_name(layer)),
+                                 &f, &err),
+                     KVC_OK);
+    return f;
+}
+
+static const char *meta(const kvc_st_file *f, const char *key)
+{
+    for (size_t i = 0; i < kvc_st_metadata_count(f); i++) {
+        const char *k, *v;
+        kvc_st_metadata(f, i, &k, &v);
+        if (strcmp(k, key) == 0)
+            return v;
+    }
+    return NULL;
+}
+
+/* Read back through the reader and the dequantizer: names, dtypes, shapes
+ * as SPEC 1.1 lists them; values finite; scales in the documented range
+ * with several exponents; rows of wkv near unit norm; norms near 1. */
+START_TEST(shards_as_specified)
+{
+    int layer = file_layers[_i];
+    int coff, ratio;
+    kvc_synth_compressor_shape(layer, &coff, &ratio);
+    kvc_st_file *f = open_shard(layer);
+    ck_assert_str_eq(meta(f, "generator"), KVC_SYNTH_GENERATOR);
+    ck_assert_str_eq(meta(f, "seed"), "1");
+    ck_assert_uint_eq(kvc_st_count(f), coff > 0 ? 7 : 3);
+    char name[128];
+    const kvc_tensor_view *v;
+    const int64_t s_wkv[2] = {512, 4096}, s_sc[2] = {4, 32}, s_n[1] = {512};
+#define NAME(what) (snprintf(name, sizeof name, "layers.%d.%s", layer, what), name)
+    ck_assert_int_eq(kvc_st_require(f, NAME("attn.wkv.weight"), KVC_DT_F8_E4M3, 2, s_wkv, &v, NULL), KVC_OK);
+    ck_assert_int_eq(kvc_st_require(f, NAME("attn.wkv.scale"), KVC_DT_F8_E8M0, 2, s_sc, &v, NULL), KVC_OK);
+    const uint8_t *sc = (const uint8_t *)v->data;
+    int seen[256] = {0}, distinct = 0;
+    for (int i = 0; i < 128; i++) {
+        CHECK_MSG(sc[i] >= KVC_SYNTH_SCALE_MIN && sc[i] <= KVC_SYNTH_SCALE_MAX,
+                      "scale byte %d", sc[i]);
+        distinct += !seen[sc[i]];
+        seen[sc[i]] = 1;
+    }
+    ck_assert_int_ge(distinct, 3);
+    float *x = NULL;
+    int64_t shape[2];
+    ck_assert_int_eq(kvc_dequant_tensor(f, NAME("attn.wkv.weight"), &x, shape, NULL), KVC_OK);
+    for (int o = 0; o < 512; o++) {
+        double ss = 0;
+        for (int i = 0; i < 4096; i++) {
+            CHECK(isfinite(x[o * 4096 + i]));
+            ss += (double)x[o * 4096 + i] * x[o * 4096 + i];
+        }
+        /* b_o in [0.85, 1.15] times the row's mean tile factor^2 (32
+         * tiles of {0.25 .. 4}): well inside [0.5, 2] */
+        CHECK_MSG(sqrt(ss) > 0.5 && sqrt(ss) < 2.0, "row %d norm %g", o, sqrt(ss));
+    }
+    free(x);
+    static const char *const norms[2] = {"attn.kv_norm.weight", "attn.compressor.norm.weight"};
+    for (int k = 0; k < (coff > 0 ? 2 : 1); k++) {
+        ck_assert_int_eq(kvc_st_require(f, NAME(norms[k]), KVC_DT_BF16, 1, s_n, &v, NULL), KVC_OK);
+        ck_assert_int_eq(kvc_dequant_tensor(f, name, &x, shape, NULL), KVC_OK);
+        for (int i = 0; i < 512; i++)
+            CHECK(x[i] > 0.4f && x[i] < 1.6f); /* 1 + 0.15 * [-2 sqrt 3, 2 sqrt 3] */
+        free(x);
+    }
+    if (coff > 0) {
+        const int64_t s_c[2] = {coff * 512, 4096}, s_ape[2] = {ratio, coff * 512};
+        static const char *const mats[2] = {"attn.compressor.wkv.weight",
+                                            "attn.compressor.wgate.weight"};
+        for (int k = 0; k < 2; k++) {
+            ck_assert_int_eq(kvc_st_require(f, NAME(mats[k]), KVC_DT_BF16, 2, s_c, &v, NULL), KVC_OK);
+            ck_assert_int_eq(kvc_dequant_tensor(f, name, &x, shape, NULL), KVC_OK);
+            for (int64_t o = 0; o < s_c[0]; o++) {
+                double ss = 0;
+                for (int i = 0; i < 4096; i++) {
+                    CHECK(isfinite(x[o * 4096 + i]));
+                    ss += (double)x[o * 4096 + i] * x[o * 4096 + i];
+                }
+                CHECK(sqrt(ss) > 0.7 && sqrt(ss) < 1.3); /* b_o in [0.85, 1.15] */
+            }
+            free(x);
+        }
+        ck_assert_int_eq(kvc_st_require(f, NAME("attn.compressor.ape"), KVC_DT_F32, 2, s_ape, &v, NULL), KVC_OK);
+        const float *ape = (const float *)v->data;
+        for (int64_t i = 0; i < s_ape[0] * s_ape[1]; i++)
+            CHECK(isfinite(ape[i]) && fabsf(ape[i]) <= 0.05f * 3.4642f);
+    }
+#undef NAME
+    kvc_st_close(f);
+}
+END_TEST
+
+/* hidden.safetensors holds passage 0 exactly as the in-memory generator
+ * makes it, with its shape and metadata. */
+START_TEST(hidden_file_as_specified)
+{
+    char path[512];
+    kvc_st_file *f = NULL;
+    ck_assert_int_eq(kvc_st_open(file_path(path, sizeof path, files_dir, KVC_SYNTH_HIDDEN_FILE),
+                                 &f, NULL),
+                     KVC_OK);
+    const int64_t shape[3] = {1, KVC_SYNTH_TOKENS, KVC_SYNTH_DIM};
+    const kvc_tensor_view *v;
+    ck_assert_int_eq(kvc_st_require(f, "hidden", KVC_DT_BF16, 3, shape, &v, NULL), KVC_OK);
+    ck_assert_uint_eq(kvc_st_count(f), 1);
+    ck_assert_str_eq(meta(f, "passages"), "1");
+    ck_assert_str_eq(meta(f, "seed"), "1");
+    passage_fixture *p = make_passage(1, 0);
+    CHECK(memcmp(v->data, p->h, sizeof p->h) == 0);
+    free(p);
+    kvc_st_close(f);
+}
+END_TEST
+
+START_TEST(write_bad_arguments)
+{
+    kvc_error err;
+    char path[512];
+    kvc_error_clear(&err);
+    file_path(path, sizeof path, files_dir, "never.safetensors");
+    ck_assert_int_eq(kvc_synth_write_shard(1, 1, path, &err), KVC_INVALID_ARGUMENT);
+    ck_assert_int_eq(kvc_synth_write_hidden(1, 0, path, &err), KVC_INVALID_ARGUMENT);
+    ck_assert_int_eq(kvc_synth_write_hidden(1, KVC_SYNTH_MAX_PASSAGES + 1, path, &err),
+                     KVC_INVALID_ARGUMENT);
+    ck_assert_int_ne(access(path, F_OK), 0);
+    ck_assert_ptr_null(kvc_synth_shard_name(1));
 }
 END_TEST
 
@@ -335,6 +636,14 @@ static Suite *synth_suite(void)
     tcase_add_test(tc, profile_as_specified);
     tcase_add_test(tc, passage_split_and_streams);
     tcase_add_test(tc, passage_properties);
+    suite_add_tcase(s, tc);
+    tc = tcase_create("files");
+    tcase_add_unchecked_fixture(tc, make_files, remove_files);
+    tcase_add_test(tc, files_match_golden_pin);
+    tcase_add_test(tc, files_deterministic);
+    tcase_add_loop_test(tc, shards_as_specified, 0, 3);
+    tcase_add_test(tc, hidden_file_as_specified);
+    tcase_add_test(tc, write_bad_arguments);
     suite_add_tcase(s, tc);
     return s;
 }

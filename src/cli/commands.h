@@ -6,7 +6,8 @@
 /* X(name, one-line summary) */
 #define KVC_COMMANDS(X)                                                        \
     X(devices, "list the compute backends this build and machine offer")      \
-    X(inspect, "validate a safetensors file and list its tensors")
+    X(inspect, "validate a safetensors file and list its tensors")            \
+    X(dequant, "write one tensor of a safetensors file as F32 (FP8 dequantized)")
 
 #define KVC__CMD_DECL(name, summary) int kvc_cmd_##name(int argc, char **argv);
 KVC_COMMANDS(KVC__CMD_DECL)

@@ -3,6 +3,7 @@ kvcert_SOURCES += \
 	%reldir%/main.c \
 	%reldir%/cmd_devices.c \
 	%reldir%/cmd_inspect.c \
+	%reldir%/cmd_dequant.c \
 	%reldir%/cli.c \
 	%reldir%/cli.h \
 	%reldir%/commands.h

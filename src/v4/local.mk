@@ -1,7 +1,9 @@
 ## v4 module (see DESIGN.md): dequantization, the synthetic host, the KV path.
 libkvcert_la_SOURCES += \
 	%reldir%/dequant.c \
-	%reldir%/synth.c
+	%reldir%/dequant_tensor.c \
+	%reldir%/synth.c \
+	%reldir%/synth_write.c
 
 kvcv4dir = $(pkgincludedir)/v4
 kvcv4_HEADERS = \
@@ -16,4 +18,4 @@ tests_check_dequant_CFLAGS = $(TEST_CFLAGS)
 tests_check_dequant_LDADD = $(TEST_LDADD)
 tests_check_synth_SOURCES = tests/check_synth.c tests/testutil.h
 tests_check_synth_CFLAGS = $(TEST_CFLAGS)
-tests_check_synth_LDADD = $(TEST_LDADD)
+tests_check_synth_LDADD = $(TEST_LDADD) $(CJSON_LIBS) $(CRYPTO_LIBS)

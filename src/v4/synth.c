@@ -90,9 +90,10 @@ double kvc_synth_gauss(kvc_synth_rng *r)
     return rng_gauss(r);
 }
 
-static inline double rng_student(kvc_synth_rng *r, int nu)
+/* sqrt(v / nu), v = the sum of nu squared gauss() draws (at least 2^-20):
+ * the denominator of a Student-t-like scale mixture. */
+static inline double rng_mix_denominator(kvc_synth_rng *r, int nu)
 {
-    double g = rng_gauss(r);
     double v = 0.0;
     for (int i = 0; i < nu; i++) {
         double h = rng_gauss(r);
@@ -100,7 +101,13 @@ static inline double rng_student(kvc_synth_rng *r, int nu)
     }
     if (v < 0x1p-20)
         v = 0x1p-20;
-    return g / sqrt(v / (double)nu);
+    return sqrt(v / (double)nu);
+}
+
+static inline double rng_student(kvc_synth_rng *r, int nu)
+{
+    double g = rng_gauss(r);
+    return g / rng_mix_denominator(r, nu);
 }
 
 double kvc_synth_student(kvc_synth_rng *r, int nu)
@@ -194,9 +201,12 @@ void kvc_synth_hidden_token(uint64_t seed, const kvc_synth_profile *prof, uint32
     kvc_synth_rng_seed(&r, seed, KVC_SYNTH_STREAM_TOKEN(passage, token));
     double lambda = 0.8 + 0.45 * rng_uniform(&r);
     double ss = 0.0;
-    for (int c = 0; c < KVC_SYNTH_DIM; c++) {
-        y[c] = prof->sigma[c] * rng_student(&r, KVC_SYNTH_STUDENT_NU);
-        ss = ss + y[c] * y[c];
+    for (int c0 = 0; c0 < KVC_SYNTH_DIM; c0 += KVC_SYNTH_MIX_GROUP) {
+        double den = rng_mix_denominator(&r, KVC_SYNTH_STUDENT_NU);
+        for (int c = c0; c < c0 + KVC_SYNTH_MIX_GROUP; c++) {
+            y[c] = prof->sigma[c] * (rng_gauss(&r) / den);
+            ss = ss + y[c] * y[c];
+        }
     }
     double f = lambda / sqrt(ss / (double)KVC_SYNTH_DIM);
     for (int c = 0; c < KVC_SYNTH_DIM; c++)

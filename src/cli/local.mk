@@ -1,12 +1,13 @@
 ## cli: the kvcert program. One file per command; main.c dispatches.
-kvcert_SOURCES += \
-	%reldir%/main.c \
-	%reldir%/cmd_devices.c \
-	%reldir%/cmd_inspect.c \
-	%reldir%/cmd_dequant.c \
-	%reldir%/cli.c \
-	%reldir%/cli.h \
-	%reldir%/commands.h
-## cmd_inspect prints JSON with cJSON itself (Debian's libtool does not
-## pass libkvcert's dependencies on to programs).
+## Each command adds its own line below (one line each keeps merges clean).
+kvcert_SOURCES += %reldir%/main.c %reldir%/cli.c %reldir%/cli.h %reldir%/commands.h
+kvcert_SOURCES += %reldir%/progress.c %reldir%/progress.h
+kvcert_SOURCES += %reldir%/cmd_devices.c
+kvcert_SOURCES += %reldir%/cmd_inspect.c
+kvcert_SOURCES += %reldir%/cmd_verify.c
+kvcert_SOURCES += %reldir%/cmd_aggregate.c
+kvcert_SOURCES += %reldir%/cmd_dequant.c
+kvcert_SOURCES += %reldir%/cmd_synth.c
+## Commands that build JSON with cJSON link it themselves (Debian's libtool
+## does not pass libkvcert's dependencies on to programs).
 kvcert_LDADD += $(CJSON_LIBS)

@@ -19,3 +19,7 @@ tests_check_dequant_LDADD = $(TEST_LDADD)
 tests_check_synth_SOURCES = tests/check_synth.c tests/testutil.h
 tests_check_synth_CFLAGS = $(TEST_CFLAGS)
 tests_check_synth_LDADD = $(TEST_LDADD) $(CJSON_LIBS) $(CRYPTO_LIBS)
+
+## The synth and dequant commands end to end (run through SH_LOG_COMPILER).
+TESTS += tests/cli_synth.sh
+EXTRA_DIST += tests/cli_synth.sh

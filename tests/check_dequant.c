@@ -174,10 +174,11 @@ END_TEST
  * to be split equals, element by element, the scalar function. */
 START_TEST(block_split_equals_scalar)
 {
-    const int64_t rows = 1024, cols = 2048, sr = 8, sc = 16;
+    /* 2^22 elements: at KVC_DEQUANT_THREAD_MIN (src/v4/dequant.c), so split */
+    const int64_t rows = 2048, cols = 2048, sr = 16, sc = 16;
     uint64_t seed = 77;
     uint8_t *w = malloc((size_t)(rows * cols));
-    uint8_t s[8 * 16];
+    uint8_t s[16 * 16];
     float *out = malloc((size_t)(rows * cols) * sizeof(float));
     CHECK(w && out);
     for (int64_t i = 0; i < rows * cols; i++)

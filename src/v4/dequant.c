@@ -13,8 +13,12 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* Tensors with at least this many elements are split across 2 threads. */
-#define DEQUANT_THREAD_MIN (1LL << 20)
+/* Tensors with at least this many elements are split across 2 threads
+ * (below it, starting a thread costs more than it saves on a busy host).
+ * A compile-time knob for bench/bench_dequant comparisons only. */
+#ifndef KVC_DEQUANT_THREAD_MIN
+#define KVC_DEQUANT_THREAD_MIN (1LL << 22)
+#endif
 /* Tiles of one tile row whose tables are built at a time (32 KiB). */
 #define DEQUANT_TILE_CHUNK 32
 
@@ -126,7 +130,7 @@ kvc_status kvc_dequant_fp8_block(const uint8_t *w, int64_t rows, int64_t cols,
         jobs[i].cols = cols;
         jobs[i].scols = scols;
     }
-    if (n < DEQUANT_THREAD_MIN || srows < 2) {
+    if (n < KVC_DEQUANT_THREAD_MIN || srows < 2) {
         jobs[0].tr_begin = 0;
         jobs[0].tr_end = srows;
         dequant_tile_rows(&jobs[0]);

@@ -849,19 +849,22 @@ START_TEST(streams_command)
     ck_assert_int_eq(unlink(out), 0);
     /* failures: the exit status of their class, and no output file */
     struct {
-        const char *fmt;
+        const char *shards_suffix, *hidden_suffix, *flags, *trailing;
         int rc;
     } bad[] = {
-        {"streams --shards '%s' --hidden '%s' --profile nope --out '%s'", 2},
-        {"streams --shards '%s' --hidden '%s' --passages 1 --out '%s'", 2},
-        {"streams --shards '%s' --hidden '%s' --passages 0,0 --out '%s'", 2},
-        {"streams --shards '%s/none' --hidden '%s' --out '%s'", 3},
-        {"streams --shards '%s' --hidden '%s.missing' --out '%s'", 3},
-        {"streams --shards '%s' --hidden '%s' --out '%s' extra", 2},
-        {"streams --shards '%s' --hidden '%s' --bogus --out '%s'", 2},
+        {"", "", "--profile nope", "", 2},
+        {"", "", "--passages 1", "", 2},
+        {"", "", "--passages 0,0", "", 2},
+        {"", "", "--passages 0,", "", 2},
+        {"/none", "", "", "", 3},
+        {"", ".missing", "", "", 3},
+        {"", "", "", " extra", 2},
+        {"", "", "--bogus", "", 2},
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
-        snprintf(args, sizeof args, bad[i].fmt, g_dir, g_hidden, out);
+        snprintf(args, sizeof args, "streams --shards '%s%s' --hidden '%s%s' %s --out '%s'%s",
+                 g_dir, bad[i].shards_suffix, g_hidden, bad[i].hidden_suffix, bad[i].flags, out,
+                 bad[i].trailing);
         ck_assert_msg(run_kvcert(args, log) == bad[i].rc, "'%s' exit status", args);
         ck_assert_msg(!exists(out), "'%s' left %s behind", args, out);
     }

@@ -24,7 +24,7 @@
 #define KVC_ACT_QUANT_BLOCK 128
 
 /* |x| by clearing the sign bit. */
-KVC_HD float kvc__absf(float x)
+KVC_HD float kvc__kvsim_absf(float x)
 {
     return kvc_f32_from_bits(kvc_f32_bits(x) & 0x7FFFFFFFu);
 }
@@ -56,7 +56,7 @@ KVC_HD float kvc__block_amax(const float *x, int n, float lo)
 {
     float m = lo;
     for (int i = 0; i < n; i++) {
-        float a = kvc__absf(x[i]);
+        float a = kvc__kvsim_absf(x[i]);
         if (a > m)
             m = a;
     }

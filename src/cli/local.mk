@@ -1,14 +1,13 @@
 ## cli: the kvcert program. One file per command; main.c dispatches.
-kvcert_SOURCES += \
-	%reldir%/main.c \
-	%reldir%/cmd_devices.c \
-	%reldir%/cmd_inspect.c \
-	%reldir%/cmd_streams.c \
-	%reldir%/cli.c \
-	%reldir%/cli.h \
-	%reldir%/commands.h
-## cmd_inspect prints JSON with cJSON itself (Debian's libtool does not
-## pass libkvcert's dependencies on to programs).
+## Each command adds its own line below (one line each keeps merges clean).
+kvcert_SOURCES += %reldir%/main.c %reldir%/cli.c %reldir%/cli.h %reldir%/commands.h
+kvcert_SOURCES += %reldir%/progress.c %reldir%/progress.h
+kvcert_SOURCES += %reldir%/cmd_devices.c
+kvcert_SOURCES += %reldir%/cmd_inspect.c
+kvcert_SOURCES += %reldir%/cmd_streams.c
+kvcert_SOURCES += %reldir%/cmd_verify.c
+kvcert_SOURCES += %reldir%/cmd_aggregate.c
+## Commands that call cJSON / OpenSSL directly link them themselves
+## (Debian's libtool does not pass libkvcert's dependencies on to programs).
 kvcert_LDADD += $(CJSON_LIBS)
-## cmd_streams hashes with OpenSSL EVP directly.
 kvcert_LDADD += $(CRYPTO_LIBS)

@@ -18,9 +18,7 @@ tests_check_atomic_SOURCES = tests/check_atomic.c tests/testutil.h
 tests_check_atomic_CFLAGS = $(TEST_CFLAGS)
 tests_check_atomic_LDADD = $(TEST_LDADD)
 
-## Shell tests run the built kvcert. These two lines are project-wide:
-## only one fragment may set them (the io module does).
-TEST_EXTENSIONS = .sh
-SH_LOG_COMPILER = $(SHELL)
 TESTS += tests/cli_inspect.sh
 EXTRA_DIST += tests/cli_inspect.sh
+
+include %reldir%/digest.mk

@@ -10,6 +10,7 @@
     X(verify, "check files against a SHA-256 manifest")                        \
     X(streams, "run the V4 KV write path: shards + hidden states -> KV streams")\
     X(aggregate, "recompute (and --check) a report's aggregates across passages")\
+    X(equiv, "compare the CPU and CUDA backends byte for byte (a test: 77 = skip)")\
     /* one row per command, each line ending in a backslash */
 
 #define KVC__CMD_DECL(name, summary) int kvc_cmd_##name(int argc, char **argv);

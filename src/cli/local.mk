@@ -11,3 +11,6 @@ kvcert_SOURCES += %reldir%/cmd_aggregate.c
 ## (Debian's libtool does not pass libkvcert's dependencies on to programs).
 kvcert_LDADD += $(CJSON_LIBS)
 kvcert_LDADD += $(CRYPTO_LIBS)
+kvcert_SOURCES += %reldir%/cmd_equiv.c
+TESTS += tests/cli_backend.sh
+EXTRA_DIST += tests/cli_backend.sh

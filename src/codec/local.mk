@@ -1,1 +1,24 @@
-## codec module (see DESIGN.md).
+## codec module (see DESIGN.md): Walsh-Hadamard transform, D4/E8 lattices,
+## the KakeyaLattice codecs with a real bitstream, FP8 block simulations.
+libkvcert_la_SOURCES += \
+	%reldir%/bits.c \
+	%reldir%/fp8block.c \
+	%reldir%/kakeya.c
+
+kvccodecdir = $(pkgincludedir)/codec
+kvccodec_HEADERS = \
+	%reldir%/bits.h \
+	%reldir%/bitpack.h \
+	%reldir%/fp8block.h \
+	%reldir%/hadamard.h \
+	%reldir%/lattice.h \
+	%reldir%/kakeya.h
+
+check_PROGRAMS += tests/check_hadamard tests/check_lattice
+TESTS += tests/check_hadamard tests/check_lattice
+tests_check_hadamard_SOURCES = tests/check_hadamard.c tests/testutil.h
+tests_check_hadamard_CFLAGS = $(TEST_CFLAGS)
+tests_check_hadamard_LDADD = $(TEST_LDADD)
+tests_check_lattice_SOURCES = tests/check_lattice.c tests/testutil.h
+tests_check_lattice_CFLAGS = $(TEST_CFLAGS)
+tests_check_lattice_LDADD = $(TEST_LDADD)

@@ -5,7 +5,11 @@
 
 /* X(name, one-line summary) */
 #define KVC_COMMANDS(X)                                                        \
-    X(devices, "list the compute backends this build and machine offer")
+    X(devices, "list the compute backends this build and machine offer")       \
+    X(inspect, "validate a safetensors file and list its tensors")             \
+    X(aggregate, "recompute (and --check) a report's aggregates across passages")\
+    X(verify, "check files against a SHA-256 manifest")                        \
+    /* one row per command, each line ending in a backslash */
 
 #define KVC__CMD_DECL(name, summary) int kvc_cmd_##name(int argc, char **argv);
 KVC_COMMANDS(KVC__CMD_DECL)

@@ -1,7 +1,11 @@
 ## cli: the kvcert program. One file per command; main.c dispatches.
-kvcert_SOURCES += \
-	%reldir%/main.c \
-	%reldir%/cmd_devices.c \
-	%reldir%/cli.c \
-	%reldir%/cli.h \
-	%reldir%/commands.h
+## Each command adds its own line below (one line each keeps merges clean).
+kvcert_SOURCES += %reldir%/main.c %reldir%/cli.c %reldir%/cli.h %reldir%/commands.h
+kvcert_SOURCES += %reldir%/progress.c %reldir%/progress.h
+kvcert_SOURCES += %reldir%/cmd_devices.c
+kvcert_SOURCES += %reldir%/cmd_inspect.c
+kvcert_SOURCES += %reldir%/cmd_verify.c
+kvcert_SOURCES += %reldir%/cmd_aggregate.c
+## Commands that build JSON with cJSON link it themselves (Debian's libtool
+## does not pass libkvcert's dependencies on to programs).
+kvcert_LDADD += $(CJSON_LIBS)

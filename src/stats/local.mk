@@ -1,13 +1,38 @@
-## stats module (see DESIGN.md).
+## stats module (see DESIGN.md): correctly rounded sums, Student-t
+## quantiles, accounted bits, aggregation across passages, report files.
+libkvcert_la_SOURCES += \
+	%reldir%/exactsum.c \
+	%reldir%/ci.c \
+	%reldir%/bits.c \
+	%reldir%/aggregate.c \
+	%reldir%/published.c \
+	%reldir%/report.c
+
+kvcstatsdir = $(pkgincludedir)/stats
+kvcstats_HEADERS = \
+	%reldir%/exactsum.h \
+	%reldir%/ci.h \
+	%reldir%/bits.h \
+	%reldir%/aggregate.h \
+	%reldir%/published.h
+
+check_PROGRAMS += tests/check_stats tests/check_aggregate
+TESTS += tests/check_stats tests/check_aggregate tests/aggregate_cli.sh \
+	tests/aggregate_shared.sh
+tests_check_stats_SOURCES = tests/check_stats.c tests/testutil.h
+tests_check_stats_CFLAGS = $(TEST_CFLAGS)
+tests_check_stats_LDADD = $(TEST_LDADD)
+tests_check_aggregate_SOURCES = tests/check_aggregate.c tests/testutil.h
+tests_check_aggregate_CFLAGS = $(TEST_CFLAGS) $(CJSON_CFLAGS)
+tests_check_aggregate_LDADD = $(TEST_LDADD) $(CJSON_LIBS)
+EXTRA_DIST += tests/aggregate_cli.sh tests/aggregate_shared.sh
 
 ## metrics and audit (codec branch)
 libkvcert_la_SOURCES += \
 	%reldir%/metrics.c \
 	%reldir%/audit.c
 
-## (own install-dir variable so it cannot clash with the stats helper's)
-kvcstatscodecdir = $(pkgincludedir)/stats
-kvcstatscodec_HEADERS = \
+kvcstats_HEADERS += \
 	%reldir%/metrics.h \
 	%reldir%/audit.h
 

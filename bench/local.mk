@@ -1,0 +1,16 @@
+## bench: performance programs, built on demand (EXTRA_PROGRAMS) by
+## `make bench`, which also runs them. Results go in bench/NOTES.md.
+## Benchmarks write their scratch files under $KVC_BENCH_TMPDIR (or /tmp).
+KVC_BENCHES = bench/bench_sha256
+EXTRA_PROGRAMS += $(KVC_BENCHES)
+CLEANFILES += $(KVC_BENCHES:=$(EXEEXT))
+
+bench_bench_sha256_SOURCES = bench/bench_sha256.c
+bench_bench_sha256_LDADD = libkvcert.la $(CRYPTO_LIBS)
+
+bench: $(KVC_BENCHES:=$(EXEEXT))
+	$(AM_V_at)for b in $(KVC_BENCHES:=$(EXEEXT)); do \
+	  echo "== $$b"; ./$$b || exit 1; \
+	done
+
+.PHONY: bench

@@ -1,0 +1,55 @@
+#!/bin/sh
+# Runs on the GPU machine, over the .gpu/ bundle that ci/gpu-bundle.sh made:
+# every test program (GPU suites included), `kvcert devices`, and the GPU
+# extras (equivalence, exhaustive conversion sweeps) where they exist.
+# Prints one line per program and a summary; exit 1 on any failure.
+# Logs go to $OUT when it is set (the device tool returns that folder).
+set -u
+top=$(cd "$(dirname "$0")/.." && pwd)
+bundle=$top/.gpu
+[ -d "$bundle" ] || { echo "gpu-check: no .gpu bundle; run ci/gpu-bundle.sh first" >&2; exit 99; }
+logs=${OUT:-$top/_build/gpu-logs}
+mkdir -p "$logs"
+export LD_LIBRARY_PATH="$bundle/lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
+export KVC_SRCDIR="$top" KVC_BUILDDIR="$bundle"
+export CK_DEFAULT_TIMEOUT=600
+
+echo "== device"
+nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader 2>&1 | head -4
+"$bundle/bin/kvcert" devices
+
+pass=0 fail=0 skip=0
+run_one() { # name, command...
+    name=$1
+    shift
+    start=$(date +%s)
+    "$@" > "$logs/$name.log" 2>&1
+    rc=$?
+    secs=$(( $(date +%s) - start ))
+    case $rc in
+    0) pass=$((pass + 1)); echo "PASS: $name (${secs}s)" ;;
+    77) skip=$((skip + 1)); echo "SKIP: $name ($(tail -n 1 "$logs/$name.log"))" ;;
+    *) fail=$((fail + 1)); echo "FAIL: $name (exit $rc, ${secs}s)"; tail -n 20 "$logs/$name.log" ;;
+    esac
+}
+
+echo "== test programs"
+for t in "$bundle"/tests/check_*; do
+    [ -x "$t" ] || continue
+    run_one "$(basename "$t")" "$t"
+done
+
+echo "== GPU extras"
+for t in "$bundle"/bin/gpu_*; do
+    [ -x "$t" ] || continue
+    run_one "$(basename "$t")" "$t"
+    grep -E 'identical|IDENTICAL|DIFFERENT|match' "$logs/$(basename "$t").log" | tail -n 12
+done
+if "$bundle/bin/kvcert" --help | grep -q '^  equiv'; then
+    run_one equiv "$bundle/bin/kvcert" equiv
+    tail -n 40 "$logs/equiv.log"
+fi
+
+echo
+echo "gpu-check: $pass passed, $fail failed, $skip skipped"
+[ "$fail" -eq 0 ]

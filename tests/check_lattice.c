@@ -46,6 +46,27 @@ START_TEST(rne_matches_rintf)
 }
 END_TEST
 
+/* The search's two-operation rne: equal in value to rintf over its domain
+ * |v| <= 2^21 (a zero may come out +0 where rintf gives -0). */
+START_TEST(rne_lattice_matches_rintf)
+{
+    for (uint64_t u = 0; u < (1ull << 32); u += 97) {
+        float v = kvc_f32_from_bits((uint32_t)u);
+        if (!(fabsf(v) <= 2097152.0f))
+            continue;
+        REQUIRE(kvc__rne_lattice(v) == rintf(v));
+    }
+    for (int32_t k = -(1 << 21); k < (1 << 21); k++) {
+        float t = (float)k + 0.5f;
+        float around[3] = {nextafterf(t, -INFINITY), t, nextafterf(t, INFINITY)};
+        for (int j = 0; j < 3; j++)
+            REQUIRE(kvc__rne_lattice(around[j]) == rintf(around[j]));
+    }
+    REQUIRE(kvc__rne_lattice(2097152.0f) == 2097152.0f);
+    REQUIRE(kvc__rne_lattice(-2097151.5f) == -2097152.0f);
+}
+END_TEST
+
 /* ------------------------------------------------------------ brute force */
 
 /* Inputs on the grid 2^-20: y = m * 2^-20 exactly, so every distance below
@@ -304,6 +325,7 @@ static Suite *lattice_suite(void)
     TCase *tc = tcase_create("core");
     tcase_set_timeout(tc, 300);
     tcase_add_test(tc, rne_matches_rintf);
+    tcase_add_test(tc, rne_lattice_matches_rintf);
     tcase_add_loop_test(tc, dn_is_nearest, 0, 2);
     tcase_add_test(tc, dn_tie_rules);
     tcase_add_test(tc, e8_is_nearest);

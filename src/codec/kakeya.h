@@ -105,9 +105,12 @@ KVC_HD float kvc_kakeya_norm(const float *x, int d)
     double lane[32];
     for (int l = 0; l < 32; l++)
         lane[l] = 0.0;
-    for (int i = 0; i < d; i++) {
-        double v = (double)x[i];
-        lane[i & 31] = lane[i & 31] + v * v; /* the square is exact */
+    for (int i0 = 0; i0 < d; i0 += 32) { /* element i0 + l goes to lane l */
+        int m = (d - i0 < 32) ? d - i0 : 32;
+        for (int l = 0; l < m; l++) {
+            double v = (double)x[i0 + l];
+            lane[l] = lane[l] + v * v; /* the square is exact */
+        }
     }
     for (int off = 16; off >= 1; off >>= 1)
         for (int l = 0; l < off; l++)
@@ -161,8 +164,7 @@ KVC_HD void kvc_kakeya_quantize(const kvc_kakeya_params *p, const float *x, floa
     float m = 0.0f;
     for (int i = 0; i < d; i++) {
         float a = kvc__absf(work[i]);
-        if (a > m)
-            m = a;
+        m = (a > m) ? a : m; /* NaN never wins */
     }
     if (m < kvc_kakeya_floor())
         m = kvc_kakeya_floor();

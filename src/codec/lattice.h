@@ -54,23 +54,35 @@ KVC_HD float kvc__absf(float v)
     return kvc_f32_from_bits(kvc_f32_bits(v) & 0x7FFFFFFFu);
 }
 
-/* Nearest point of D_n (n <= 8) to y; f may not alias y. */
+/* rne(v) for |v| <= 2^21, the search's domain, in two operations:
+ * v + 1.5 * 2^23 lies in [2^23, 2^24), where the binary32 spacing is 1, so
+ * the addition rounds v to an integer, ties to even (1.5 * 2^23 is even);
+ * the subtraction is exact. Equal to kvc_rne_f32(v) in value; a zero
+ * result is always +0 (rintf would keep -0). The search never observes
+ * the sign of a zero: it only subtracts, compares |y - f|, sums the f as
+ * integers and outputs the integer 2z. */
+KVC_HD float kvc__rne_lattice(float v)
+{
+    return (v + 12582912.0f) - 12582912.0f;
+}
+
+/* Nearest point of D_n (n <= 8) to y; f may not alias y. Written without
+ * data-dependent branches (selects), which changes no result. */
 KVC_HD void kvc_lattice_dn_closest(const float *y, float *f, int n)
 {
     int sum = 0;
     int k = 0;
     float worst = -1.0f;
     for (int i = 0; i < n; i++) {
-        f[i] = kvc_rne_f32(y[i]);
-        sum += (int)f[i]; /* |f| <= 2^20 + 1: exact */
+        f[i] = kvc__rne_lattice(y[i]);
+        sum += (int)f[i]; /* |f| <= 2^21: exact */
         float ad = kvc__absf(y[i] - f[i]);
-        if (ad > worst) { /* strict: the first index of the maximum */
-            worst = ad;
-            k = i;
-        }
+        int bigger = ad > worst; /* strict: the first index of the maximum */
+        worst = bigger ? ad : worst;
+        k = bigger ? i : k;
     }
-    if ((sum % 2) != 0)
-        f[k] = f[k] + ((y[k] - f[k] >= 0.0f) ? 1.0f : -1.0f);
+    float step = (y[k] - f[k] >= 0.0f) ? 1.0f : -1.0f;
+    f[k] = f[k] + ((sum & 1) ? step : 0.0f);
 }
 
 /* Squared distance in binary32, sequential from i = 0 (see above). */

@@ -9,6 +9,7 @@
     X(inspect, "validate a safetensors file and list its tensors")             \
     X(aggregate, "recompute (and --check) a report's aggregates across passages")\
     X(verify, "check files against a SHA-256 manifest")                        \
+    X(codec, "encode KV vectors to a real E8/D4 bitstream (.kvcl) and back")   \
     /* one row per command, each line ending in a backslash */
 
 #define KVC__CMD_DECL(name, summary) int kvc_cmd_##name(int argc, char **argv);

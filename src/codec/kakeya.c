@@ -163,7 +163,7 @@ kvc_status kvc_kakeya_stream_size(const kvc_kakeya_params *p, size_t n, size_t *
 kvc_status kvc_kakeya_encode(const kvc_kakeya_params *p, const float *x, size_t n,
                              uint8_t *stream, size_t size, kvc_error *err)
 {
-    size_t want;
+    size_t want = 0;
     kvc_status st = kvc_kakeya_stream_size(p, n, &want, err);
     if (st != KVC_OK)
         return st;
@@ -187,7 +187,7 @@ kvc_status kvc_kakeya_encode(const kvc_kakeya_params *p, const float *x, size_t 
 kvc_status kvc_kakeya_decode(const kvc_kakeya_params *p, const uint8_t *stream, size_t size,
                              size_t n, float *out, kvc_error *err)
 {
-    size_t want;
+    size_t want = 0;
     kvc_status st = kvc_kakeya_stream_size(p, n, &want, err);
     if (st != KVC_OK)
         return st;

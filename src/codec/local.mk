@@ -3,7 +3,8 @@
 libkvcert_la_SOURCES += \
 	%reldir%/bits.c \
 	%reldir%/fp8block.c \
-	%reldir%/kakeya.c
+	%reldir%/kakeya.c \
+	%reldir%/kvcl.c
 
 kvccodecdir = $(pkgincludedir)/codec
 kvccodec_HEADERS = \
@@ -12,7 +13,8 @@ kvccodec_HEADERS = \
 	%reldir%/fp8block.h \
 	%reldir%/hadamard.h \
 	%reldir%/lattice.h \
-	%reldir%/kakeya.h
+	%reldir%/kakeya.h \
+	%reldir%/kvcl.h
 
 check_PROGRAMS += tests/check_hadamard tests/check_lattice
 TESTS += tests/check_hadamard tests/check_lattice
@@ -32,3 +34,8 @@ TESTS += tests/check_fp8block
 tests_check_fp8block_SOURCES = tests/check_fp8block.c tests/testutil.h
 tests_check_fp8block_CFLAGS = $(TEST_CFLAGS)
 tests_check_fp8block_LDADD = $(TEST_LDADD)
+check_PROGRAMS += tests/check_codec_cli
+TESTS += tests/check_codec_cli
+tests_check_codec_cli_SOURCES = tests/check_codec_cli.c tests/testutil.h
+tests_check_codec_cli_CFLAGS = $(TEST_CFLAGS)
+tests_check_codec_cli_LDADD = $(TEST_LDADD) $(CJSON_LIBS)

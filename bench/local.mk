@@ -1,12 +1,15 @@
 ## bench: performance programs, built on demand (EXTRA_PROGRAMS) by
 ## `make bench`, which also runs them. Results go in bench/NOTES.md.
 ## Benchmarks write their scratch files under $KVC_BENCH_TMPDIR (or /tmp).
-KVC_BENCHES = bench/bench_sha256
+KVC_BENCHES = bench/bench_sha256 bench/bench_codec
 EXTRA_PROGRAMS += $(KVC_BENCHES)
 CLEANFILES += $(KVC_BENCHES:=$(EXEEXT))
 
 bench_bench_sha256_SOURCES = bench/bench_sha256.c
 bench_bench_sha256_LDADD = libkvcert.la $(CRYPTO_LIBS)
+
+bench_bench_codec_SOURCES = bench/bench_codec.c
+bench_bench_codec_LDADD = libkvcert.la -lm
 
 bench: $(KVC_BENCHES:=$(EXEEXT))
 	$(AM_V_at)for b in $(KVC_BENCHES:=$(EXEEXT)); do \

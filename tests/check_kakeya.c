@@ -22,6 +22,8 @@
 
 #include "codec/fp8block.h"
 #include "codec/kakeya.h"
+#include "io/digest.h"
+#include "stats/audit.h"
 #include "testutil.h"
 
 /* ck_assert records every passing check (a write per call); hot loops use
@@ -984,6 +986,83 @@ START_TEST(accounted_cannot_hold_outputs)
 }
 END_TEST
 
+/* ================================================================ pins */
+
+static cJSON *load_json(const char *rel)
+{
+    char path[4096];
+    kvc_test_srcpath(path, sizeof path, rel);
+    FILE *f = fopen(path, "rb");
+    ck_assert_msg(f != NULL, "cannot open %s", path);
+    static char text[1 << 16];
+    size_t len = fread(text, 1, sizeof text - 1, f);
+    fclose(f);
+    text[len] = '\0';
+    cJSON *root = cJSON_Parse(text);
+    ck_assert_ptr_nonnull(root);
+    return root;
+}
+
+static void sha_hex(const void *data, size_t size, char hex[65])
+{
+    uint8_t d[KVC_SHA256_SIZE];
+    ck_assert_int_eq(kvc_sha256_buffer(data, size, d), KVC_OK);
+    kvc_sha256_hex(d, hex);
+}
+
+/* The equivalence pins of golden/codec_roundtrip_sha256.json (DESIGN rule
+ * 6): this build reproduces the CPU backend's bytes, and the library's
+ * loops agree with the per-vector code compiled into this test. */
+START_TEST(roundtrip_pins)
+{
+    cJSON *root = load_json("golden/codec_roundtrip_sha256.json");
+    const cJSON *in = cJSON_GetObjectItem(root, "input");
+    size_t n = (size_t)cJSON_GetObjectItem(in, "n")->valueint;
+    int d = cJSON_GetObjectItem(in, "d")->valueint;
+    float *x = malloc(n * (size_t)d * sizeof *x), *y = malloc(n * (size_t)d * sizeof *y);
+    float *z = malloc(n * (size_t)d * sizeof *z), *work = malloc((size_t)d * sizeof *work);
+    int32_t *z2 = malloc((size_t)d * sizeof *z2);
+    ck_assert(x && y && z && work && z2);
+    kvc_stats_gaussian_fill(x, n * (size_t)d,
+                            (uint64_t)cJSON_GetObjectItem(in, "seed")->valuedouble);
+    for (size_t i = 0; i < n * (size_t)d; i++)
+        if (i % 64 == 5)
+            x[i] *= 6.0f;
+    char hex[65];
+    sha_hex(x, n * (size_t)d * sizeof *x, hex);
+    ck_assert_str_eq(hex, cJSON_GetObjectItem(in, "sha256")->valuestring);
+    const cJSON *c;
+    int cases = 0;
+    cJSON_ArrayForEach(c, cJSON_GetObjectItem(root, "cases"))
+    {
+        int kind = kvc_codec_kind_from_name(cJSON_GetObjectItem(c, "codec")->valuestring);
+        kvc_kakeya_params p = mk(kind, d, cJSON_GetObjectItem(c, "q")->valueint);
+        ck_assert_int_eq(kvc_kakeya_roundtrip(&p, x, n, y, NULL), KVC_OK);
+        sha_hex(y, n * (size_t)d * sizeof *y, hex);
+        ck_assert_str_eq(hex, cJSON_GetObjectItem(c, "roundtrip_sha256")->valuestring);
+        for (size_t v = 0; v < n; v++)
+            kvc_kakeya_roundtrip_vec(&p, x + v * (size_t)d, work, z2, z + v * (size_t)d);
+        ck_assert_int_eq(memcmp(y, z, n * (size_t)d * sizeof *y), 0);
+        size_t size;
+        ck_assert_int_eq(kvc_kakeya_stream_size(&p, n, &size, NULL), KVC_OK);
+        ck_assert_int_eq((int)size, cJSON_GetObjectItem(c, "stream_bytes")->valueint);
+        uint8_t *s = malloc(size);
+        ck_assert_int_eq(kvc_kakeya_encode(&p, x, n, s, size, NULL), KVC_OK);
+        sha_hex(s, size, hex);
+        ck_assert_str_eq(hex, cJSON_GetObjectItem(c, "stream_sha256")->valuestring);
+        free(s);
+        cases++;
+    }
+    ck_assert_int_eq(cases, 4);
+    cJSON_Delete(root);
+    free(x);
+    free(y);
+    free(z);
+    free(work);
+    free(z2);
+}
+END_TEST
+
 /* ================================================================ errors */
 
 START_TEST(bad_parameters)
@@ -1099,6 +1178,7 @@ static Suite *kakeya_suite(void)
     tcase_add_test(tc, exact_targets_hand_cases);
     tcase_add_test(tc, stream_adversarial_targets);
     tcase_add_test(tc, stream_special_vectors);
+    tcase_add_test(tc, roundtrip_pins);
     suite_add_tcase(s, tc);
     tc = tcase_create("errors");
     tcase_add_test(tc, bad_parameters);

@@ -65,16 +65,34 @@ KVC_HD float kvc_hadamard_scale(int n)
     return kvc_f32_from_bits((e << 23) | (KVC_F32_SQRT2_BITS & 0x7FFFFFu));
 }
 
-/* The unnormalized butterflies in the documented order, in place. */
+/* The unnormalized butterflies in the documented order, in place.
+ * Stages with h >= 4 are written four pairs at a time (the same additions
+ * and subtractions, in the same order within the stage, which cannot change
+ * a result): straight-line groups that a compiler turns into SIMD at -O2. */
 KVC_HD void kvc_fwht_butterflies(float *v, int n)
 {
     for (int h = 1; h < n; h <<= 1) {
         for (int i = 0; i < n; i += 2 * h) {
-            for (int j = i; j < i + h; j++) {
-                float a = v[j];
-                float b = v[j + h];
-                v[j] = a + b;
-                v[j + h] = a - b;
+            if (h >= 4) {
+                for (int j = i; j < i + h; j += 4) {
+                    float a0 = v[j], a1 = v[j + 1], a2 = v[j + 2], a3 = v[j + 3];
+                    float b0 = v[j + h], b1 = v[j + h + 1], b2 = v[j + h + 2], b3 = v[j + h + 3];
+                    v[j] = a0 + b0;
+                    v[j + 1] = a1 + b1;
+                    v[j + 2] = a2 + b2;
+                    v[j + 3] = a3 + b3;
+                    v[j + h] = a0 - b0;
+                    v[j + h + 1] = a1 - b1;
+                    v[j + h + 2] = a2 - b2;
+                    v[j + h + 3] = a3 - b3;
+                }
+            } else {
+                for (int j = i; j < i + h; j++) {
+                    float a = v[j];
+                    float b = v[j + h];
+                    v[j] = a + b;
+                    v[j + h] = a - b;
+                }
             }
         }
     }
@@ -85,7 +103,15 @@ KVC_HD void kvc_fwht_butterflies(float *v, int n)
 KVC_HD void kvc_hadamard_f32(float *v, int n, float c)
 {
     kvc_fwht_butterflies(v, n);
-    for (int i = 0; i < n; i++)
+    int i = 0;
+    for (; i + 4 <= n; i += 4) {
+        float r0 = v[i] * c, r1 = v[i + 1] * c, r2 = v[i + 2] * c, r3 = v[i + 3] * c;
+        v[i] = r0;
+        v[i + 1] = r1;
+        v[i + 2] = r2;
+        v[i + 3] = r3;
+    }
+    for (; i < n; i++)
         v[i] = v[i] * c;
 }
 

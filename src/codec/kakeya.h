@@ -105,12 +105,16 @@ KVC_HD float kvc_kakeya_norm(const float *x, int d)
     double lane[32];
     for (int l = 0; l < 32; l++)
         lane[l] = 0.0;
-    for (int i0 = 0; i0 < d; i0 += 32) { /* element i0 + l goes to lane l */
-        int m = (d - i0 < 32) ? d - i0 : 32;
-        for (int l = 0; l < m; l++) {
+    int i0 = 0;
+    for (; i0 + 32 <= d; i0 += 32) { /* element i0 + l goes to lane l */
+        for (int l = 0; l < 32; l++) {
             double v = (double)x[i0 + l];
             lane[l] = lane[l] + v * v; /* the square is exact */
         }
+    }
+    for (int l = 0; i0 + l < d; l++) { /* D < 32 */
+        double v = (double)x[i0 + l];
+        lane[l] = lane[l] + v * v;
     }
     for (int off = 16; off >= 1; off >>= 1)
         for (int l = 0; l < off; l++)
@@ -151,43 +155,76 @@ KVC_HD void kvc_kakeya_block_search(const kvc_kakeya_params *p, const float *yt,
 }
 
 /* Steps 1-5 for one vector: the two fp16 scalars and z2[D].
- * work: D floats of scratch. */
+ * work: D floats of scratch. Element-wise loops run four elements at a
+ * time (D is a multiple of 4): the same operation on every element, in
+ * straight-line groups a compiler maps to SIMD; no result changes. The
+ * maximum is taken over four interleaved partial maxima: max is exact and
+ * |y| >= +0, so the order cannot matter. */
 KVC_HD void kvc_kakeya_quantize(const kvc_kakeya_params *p, const float *x, float *work,
                                 uint16_t *nhat_bits, uint16_t *mhat_bits, int32_t *z2)
 {
     int d = p->dim;
     float n = kvc_kakeya_norm(x, d);
     *nhat_bits = kvc_f32_to_fp16(n);
-    for (int i = 0; i < d; i++)
-        work[i] = x[i] / n;
-    kvc_hadamard_f32(work, d, p->hscale);
-    float m = 0.0f;
-    for (int i = 0; i < d; i++) {
-        float a = kvc__absf(work[i]);
-        m = (a > m) ? a : m; /* NaN never wins */
+    for (int i = 0; i < d; i += 4) {
+        float u0 = x[i] / n, u1 = x[i + 1] / n, u2 = x[i + 2] / n, u3 = x[i + 3] / n;
+        work[i] = u0;
+        work[i + 1] = u1;
+        work[i + 2] = u2;
+        work[i + 3] = u3;
     }
+    kvc_hadamard_f32(work, d, p->hscale);
+    float m0 = 0.0f, m1 = 0.0f, m2 = 0.0f, m3 = 0.0f;
+    for (int i = 0; i < d; i += 4) {
+        float a0 = kvc__absf(work[i]), a1 = kvc__absf(work[i + 1]);
+        float a2 = kvc__absf(work[i + 2]), a3 = kvc__absf(work[i + 3]);
+        m0 = (a0 > m0) ? a0 : m0; /* NaN never wins */
+        m1 = (a1 > m1) ? a1 : m1;
+        m2 = (a2 > m2) ? a2 : m2;
+        m3 = (a3 > m3) ? a3 : m3;
+    }
+    m0 = (m1 > m0) ? m1 : m0;
+    m2 = (m3 > m2) ? m3 : m2;
+    float m = (m2 > m0) ? m2 : m0;
     if (m < kvc_kakeya_floor())
         m = kvc_kakeya_floor();
     *mhat_bits = kvc_f32_to_fp16(m);
     float s = kvc_fp16_to_f32(*mhat_bits) * p->inv_q;
-    for (int i = 0; i < d; i++)
-        work[i] = kvc_kakeya_sanitize(work[i] / s);
+    for (int i = 0; i < d; i += 4) {
+        float y0 = work[i] / s, y1 = work[i + 1] / s, y2 = work[i + 2] / s, y3 = work[i + 3] / s;
+        work[i] = kvc_kakeya_sanitize(y0);
+        work[i + 1] = kvc_kakeya_sanitize(y1);
+        work[i + 2] = kvc_kakeya_sanitize(y2);
+        work[i + 3] = kvc_kakeya_sanitize(y3);
+    }
     for (int b = 0; b < d; b += p->block)
         kvc_kakeya_block_search(p, work + b, z2 + b);
 }
 
-/* Step 6 for one vector: out[D] = n^ * H(z * s). */
+/* Step 6 for one vector: out[D] = n^ * H(z * s) (four elements at a time). */
 KVC_HD void kvc_kakeya_dequantize(const kvc_kakeya_params *p, uint16_t nhat_bits,
                                   uint16_t mhat_bits, const int32_t *z2, float *out)
 {
     int d = p->dim;
     float nhat = kvc_fp16_to_f32(nhat_bits);
     float s = kvc_fp16_to_f32(mhat_bits) * p->inv_q;
-    for (int i = 0; i < d; i++)
-        out[i] = ((float)z2[i] * 0.5f) * s;
+    for (int i = 0; i < d; i += 4) {
+        float w0 = ((float)z2[i] * 0.5f) * s, w1 = ((float)z2[i + 1] * 0.5f) * s;
+        float w2 = ((float)z2[i + 2] * 0.5f) * s, w3 = ((float)z2[i + 3] * 0.5f) * s;
+        out[i] = w0;
+        out[i + 1] = w1;
+        out[i + 2] = w2;
+        out[i + 3] = w3;
+    }
     kvc_hadamard_f32(out, d, p->hscale);
-    for (int i = 0; i < d; i++)
-        out[i] = nhat * out[i];
+    for (int i = 0; i < d; i += 4) {
+        float r0 = nhat * out[i], r1 = nhat * out[i + 1], r2 = nhat * out[i + 2];
+        float r3 = nhat * out[i + 3];
+        out[i] = r0;
+        out[i + 1] = r1;
+        out[i + 2] = r2;
+        out[i + 3] = r3;
+    }
 }
 
 /* The whole roundtrip of one vector (out may alias x). */

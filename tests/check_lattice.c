@@ -130,7 +130,7 @@ static void enumerate(search *s, int i, int64_t parity, i128 partial)
         return;
     }
     for (int64_t c = s->lo[i] - 2; c <= s->lo[i] + 2; c++) {
-        int64_t pt = (c << GRID) + (s->half ? (1 << (GRID - 1)) : 0);
+        int64_t pt = c * ((int64_t)1 << GRID) + (s->half ? (1 << (GRID - 1)) : 0);
         i128 d = (i128)to_units(s->y[i]) - pt;
         enumerate(s, i + 1, parity + c, partial + d * d);
     }

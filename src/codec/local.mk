@@ -39,3 +39,30 @@ TESTS += tests/check_codec_cli
 tests_check_codec_cli_SOURCES = tests/check_codec_cli.c tests/testutil.h
 tests_check_codec_cli_CFLAGS = $(TEST_CFLAGS)
 tests_check_codec_cli_LDADD = $(TEST_LDADD) $(CJSON_LIBS)
+
+## `make gpu-codec`: the shared codec code on the GPU against the same code
+## on the CPU, bit for bit (tests/gpu_codec_equiv.cu; exit 77 without a
+## device). A standalone nvcc program like tests/gpu_exhaustive_formats; it
+## is also built by `make gpu-programs`, so ci/gpu-bundle.sh carries it and
+## ci/gpu-check.sh runs it.
+EXTRA_DIST += tests/gpu_codec_equiv.cu
+KVC_GPU_CODEC_C = $(srcdir)/src/codec/kakeya.c $(srcdir)/src/codec/bits.c \
+	$(srcdir)/src/stats/audit.c $(srcdir)/src/stats/metrics.c $(srcdir)/src/core/error.c
+if HAVE_CUDA
+EXTRA_PROGRAMS += tests/gpu_codec_equiv
+CLEANFILES += tests/gpu_codec_equiv$(EXEEXT)
+tests_gpu_codec_equiv_SOURCES =
+tests/gpu_codec_equiv$(EXEEXT): tests/gpu_codec_equiv.cu $(KVC_GPU_CODEC_C) $(kvccodec_HEADERS) \
+		$(kvccore_HEADERS) $(kvcstats_HEADERS)
+	@$(MKDIR_P) tests
+	$(AM_V_GEN)$(NVCC) $(NVCC_FLAGS) -O2 -o $@ $(srcdir)/tests/gpu_codec_equiv.cu \
+		$(KVC_GPU_CODEC_C) -lm
+
+gpu-programs: tests/gpu_codec_equiv$(EXEEXT)
+gpu-codec: tests/gpu_codec_equiv$(EXEEXT)
+	$(AM_V_at)./tests/gpu_codec_equiv$(EXEEXT)
+else
+gpu-codec:
+	@echo "gpu-codec: kvcert was configured without CUDA" >&2; exit 1
+endif
+.PHONY: gpu-codec

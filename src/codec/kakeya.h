@@ -8,6 +8,9 @@
  *     p[l] += p[l+16] (l < 16), p[l] += p[l+8] (l < 8), ... 4, 2, 1);
  *     sqrt in binary64, rounded once to binary32; then n = max(n, 2^-23)
  *     (a NaN norm stays NaN). n^ = fp32(fp16(n)) (core/formats.h).
+ *     (The published code took torch's fp32 norm, whose reduction order is
+ *     not recoverable; in binary64 n is the correctly rounded norm except in
+ *     rare double-rounding cases, so the order chosen here barely matters.)
  *     u_i = x_i / n (binary32 true division by the UNROUNDED norm).
  *  2. y = H u (hadamard.h: fixed butterflies, one multiply by c_D).
  *  3. m = max_i |y_i| (NaN ignored), at least 2^-23; m^ = fp32(fp16(m));

@@ -9,6 +9,9 @@
     X(inspect, "validate a safetensors file and list its tensors")             \
     X(aggregate, "recompute (and --check) a report's aggregates across passages")\
     X(verify, "check files against a SHA-256 manifest")                        \
+    X(dequant, "write one tensor of a safetensors file as F32 (FP8 dequantized)") \
+    X(synth, "write synthetic V4-shaped shards, host hidden states and manifest") \
+    X(streams, "run the V4 KV write path: shards + hidden states -> KV streams")\
     X(codec, "encode KV vectors to a real E8/D4 bitstream (.kvcl) and back")   \
     /* one row per command, each line ending in a backslash */
 

@@ -45,3 +45,7 @@ tests_check_metrics_LDADD = $(TEST_LDADD)
 tests_check_audit_SOURCES = tests/check_audit.c tests/testutil.h
 tests_check_audit_CFLAGS = $(TEST_CFLAGS)
 tests_check_audit_LDADD = $(TEST_LDADD)
+
+## end-to-end audit and Q-sweep drivers (audit branch)
+libkvcert_la_SOURCES += %reldir%/audit_run.c
+kvcstats_HEADERS += %reldir%/audit_run.h

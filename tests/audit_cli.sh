@@ -50,19 +50,19 @@ for t in sliding_window_kv csa_pool_kv_ratio4 hca_pool_kv_ratio128 v15_e8_Q38 \
     FIRES Gaussian; do
     shows "$t"
 done
-grep -q '"schema": "kvcert-report/1"' "$tmp/o/r.json" || fail "report lacks the schema"
-grep -q '"bits_realized": 3296' "$tmp/o/r.json" || fail "report lacks E8 Q38 realized bits"
+grep -Eq '"schema":[[:space:]]*"kvcert-report/1"' "$tmp/o/r.json" || fail "report lacks the schema"
+grep -Eq '"bits_realized":[[:space:]]*3296' "$tmp/o/r.json" || fail "report lacks E8 Q38 realized bits"
 expect 0 "$kvcert" aggregate --check "$tmp/o/r.json"
 shows "fields match"
 grep -q "MISMATCH" "$tmp/out" && fail "aggregate --check found mismatches"
 expect 0 "$kvcert" audit $S --q 38 --passages 0 --json
-grep -q '"kind": "per-passage"' "$tmp/out" || fail "--json printed no report"
+grep -Eq '"kind":[[:space:]]*"per-passage"' "$tmp/out" || fail "--json printed no report"
 
 # --- sweep: report + table, then aggregate --check
 expect 0 "$kvcert" sweep $S --q 10,38 --out "$tmp/o/q.json"
 shows "A_no_regression_point"
 shows "strategy 2"
-grep -q '"kind": "q-sweep"' "$tmp/o/q.json" || fail "sweep report is not a q-sweep"
+grep -Eq '"kind":[[:space:]]*"q-sweep"' "$tmp/o/q.json" || fail "sweep report is not a q-sweep"
 expect 0 "$kvcert" aggregate --check "$tmp/o/q.json"
 grep -q "MISMATCH" "$tmp/out" && fail "aggregate --check found mismatches in the sweep"
 rm -f "$tmp/o/r.json" "$tmp/o/q.json"

@@ -109,9 +109,14 @@ expect 3 "$kvcert" audit $S --q 38 --out "$tmp/nodir/r.json"
 [ ! -e "$tmp/nodir" ] || fail "a failed run made $tmp/nodir"
 
 # --- the CUDA backend: 2 without a CUDA build, 3 without a device
-if "$kvcert" devices 2>/dev/null | grep -q "cuda: not built in"; then
+devs=$("$kvcert" devices 2>/dev/null)
+if echo "$devs" | grep -q "cuda: not built in"; then
     expect 2 "$kvcert" audit $S --q 38 --backend cuda --out "$tmp/o/r.json"
     said "CUDA"
+    no_output
+elif echo "$devs" | grep -q "cuda: no CUDA device"; then
+    expect 3 "$kvcert" sweep $S --q 38 --backend cuda --out "$tmp/o/r.json"
+    said "no CUDA device"
     no_output
 fi
 echo "1..$n"

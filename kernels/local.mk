@@ -63,6 +63,8 @@ endif
 KVC_CUDA_SOURCES += %reldir%/cuda_backend.cu
 KVC_CUDA_SOURCES += %reldir%/cuda_matmul.cu
 KVC_CUDA_SOURCES += %reldir%/cuda_dequant.cu
+KVC_CUDA_SOURCES += %reldir%/cuda_codec.cu
+noinst_HEADERS += %reldir%/cuda_codec.h
 kvckernels_HEADERS += %reldir%/cuda_backend.h
 if !HAVE_CUDA
 libkvcert_la_SOURCES += %reldir%/cuda_backend_stub.c

@@ -11,7 +11,7 @@ bundle=$top/.gpu
 logs=${OUT:-$top/_build/gpu-logs}
 mkdir -p "$logs"
 export LD_LIBRARY_PATH="$bundle/lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
-export KVC_SRCDIR="$top" KVC_BUILDDIR="$bundle"
+export KVC_SRCDIR="$top" KVC_BUILDDIR="$bundle/bin"
 export CK_DEFAULT_TIMEOUT=600
 
 echo "== device"

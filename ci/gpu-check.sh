@@ -60,6 +60,28 @@ if [ "${KVC_GPU_BENCH:-0}" = 1 ] && [ -x "$bundle/bin/bench_cuda" ]; then
     cat "$logs/bench_cuda.log"
 fi
 
+# audit on the two backends: the same report, bar the backend's name.
+audit_backends() {
+    k="$bundle/bin/kvcert"
+    d=$(mktemp -d)
+    "$k" synth --out "$d/s" --seed 1 --passages 2 > /dev/null || return 1
+    for b in cpu cuda; do
+        "$k" audit --shards "$d/s" --hidden "$d/s/hidden.safetensors" --q 10,38 \
+            --backend "$b" --out "$d/$b.json" > "$d/$b.txt" || return 1
+    done
+    grep -v '"streams_backend"' "$d/cpu.json" > "$d/cpu.cmp"
+    grep -v '"streams_backend"' "$d/cuda.json" > "$d/cuda.cmp"
+    cmp "$d/cpu.cmp" "$d/cuda.cmp" && echo "audit reports identical (cpu vs cuda streams)" &&
+        "$k" aggregate --check "$d/cuda.json" | tail -n 1
+    rc=$?
+    rm -rf "$d"
+    return $rc
+}
+if "$bundle/bin/kvcert" --help | grep -q '^  audit'; then
+    run_one audit_backends audit_backends
+    tail -n 2 "$logs/audit_backends.log"
+fi
+
 echo
 echo "gpu-check: $pass passed, $fail failed, $skip skipped"
 [ "$fail" -eq 0 ]

@@ -9,6 +9,7 @@
     X(inspect, "validate a safetensors file and list its tensors")             \
     X(aggregate, "recompute (and --check) a report's aggregates across passages")\
     X(verify, "check files against a SHA-256 manifest")                        \
+    X(certify, "run the conformance cases: golden data, must-fail inputs, real runs") \
     /* one row per command, each line ending in a backslash */
 
 #define KVC__CMD_DECL(name, summary) int kvc_cmd_##name(int argc, char **argv);

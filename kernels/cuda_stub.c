@@ -17,3 +17,13 @@ kvc_status kvc_cuda_device_info(int i, char *name, int name_size, int *major, in
     *major = *minor = 0;
     return kvc_error_set(err, KVC_BACKEND_UNAVAILABLE, "kvcert was built without CUDA");
 }
+
+kvc_status kvc_cuda_convert(kvc_format_op op, const uint32_t *in_bits, size_t n, uint32_t *out,
+                            kvc_error *err)
+{
+    (void)op;
+    (void)in_bits;
+    (void)n;
+    (void)out;
+    return kvc_error_set(err, KVC_BACKEND_UNAVAILABLE, "kvcert was built without CUDA");
+}

@@ -1,7 +1,8 @@
 ## kernels: the CUDA backend. Built only when configure found nvcc;
 ## a build without it gets cuda_stub.c, whose entry points say so.
 KVC_CUDA_SOURCES = \
-	%reldir%/cuda_device.cu
+	%reldir%/cuda_device.cu \
+	%reldir%/formats.cu
 EXTRA_DIST += $(KVC_CUDA_SOURCES)
 
 kvckernelsdir = $(pkgincludedir)/kernels
@@ -18,3 +19,41 @@ EXTRA_DIST += %reldir%/cuda_stub.c
 ## nvcc objects get no automatic dependency tracking: rebuild them when any
 ## header changes (coarse, but never stale).
 $(KVC_CUDA_SOURCES:.cu=.lo): $(HEADERS) $(noinst_HEADERS)
+
+## GPU against CPU, bit for bit; skips (77) without a device or without CUDA.
+check_PROGRAMS += tests/check_cuda_formats
+TESTS += tests/check_cuda_formats
+tests_check_cuda_formats_SOURCES = tests/check_cuda_formats.c tests/formats_oracle.h \
+	tests/testutil.h
+tests_check_cuda_formats_CFLAGS = $(TEST_CFLAGS)
+tests_check_cuda_formats_LDADD = $(TEST_LDADD)
+
+## `make gpu-exhaustive`: the shared encoders against the GPU's own
+## conversion instructions for all 2^32 binary32 inputs, on the device
+## (seconds). A standalone nvcc program: the KVC_HD code is header-only, so
+## it needs the headers and no libkvcert (libtool has no CUDA linker).
+EXTRA_DIST += tests/gpu_exhaustive_formats.cu
+if HAVE_CUDA
+EXTRA_PROGRAMS += tests/gpu_exhaustive_formats
+CLEANFILES += tests/gpu_exhaustive_formats$(EXEEXT)
+tests_gpu_exhaustive_formats_SOURCES =
+tests/gpu_exhaustive_formats$(EXEEXT): tests/gpu_exhaustive_formats.cu $(kvccore_HEADERS)
+	@$(MKDIR_P) tests
+	$(AM_V_GEN)$(NVCC) $(NVCC_FLAGS) -o $@ $(srcdir)/tests/gpu_exhaustive_formats.cu
+
+gpu-exhaustive: tests/gpu_exhaustive_formats$(EXEEXT)
+	$(AM_V_at)./tests/gpu_exhaustive_formats$(EXEEXT)
+else
+gpu-exhaustive:
+	@echo "gpu-exhaustive: kvcert was configured without CUDA (nvcc not found or --without-cuda)" >&2; exit 1
+endif
+.PHONY: gpu-exhaustive
+
+## `make gpu-programs`: builds (runs nothing) the GPU-only programs that
+## ci/gpu-bundle.sh carries to the device machine.
+if HAVE_CUDA
+gpu-programs: tests/gpu_exhaustive_formats$(EXEEXT)
+else
+gpu-programs:
+endif
+.PHONY: gpu-programs

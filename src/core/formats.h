@@ -7,12 +7,32 @@
  * functions (KVC_HD).
  *
  * Decoding is exact for every format (each value is a binary32 value).
+ * bf16 and fp16 decode by widening the bit pattern, NaN payloads included
+ * (a signalling NaN stays signalling: no arithmetic touches it); an E4M3
+ * NaN decodes to the quiet binary32 NaN with its sign (sign | 0x7FC00000),
+ * the E8M0 NaN (0xFF) to 0x7FC00000.
  *
- * NaN policy: a NaN input keeps its sign bit.
+ * NaN policy of the encoders: a NaN input keeps its sign bit.
  *   bf16 / fp16: quiet NaN; the top mantissa bits of the payload are kept
- *                and the quiet bit is forced on.
+ *                (binary32 mantissa >> 16, resp. >> 13) and the quiet bit
+ *                is forced on.
  *   E4M3:        sign | 0x7F (the format's only NaN encodings).
- *   E8M0:        0xFF.
+ *   E8M0:        0xFF (the format is unsigned).
+ * GPU hardware casts may return a canonical NaN instead (without sign
+ * or payload); `make gpu-exhaustive` counts such NaN-only differences
+ * apart. kvcert relies on neither, because no certified result carries
+ * a NaN.
+ *
+ * Overflow: bf16 and fp16 round to infinity at and beyond the largest
+ * finite value plus half an ulp (the tie goes to infinity, whose encoding
+ * is even), as IEEE 754 rounding does. E4M3 has no infinity: see
+ * kvc_f32_to_e4m3 for its two overflow modes.
+ *
+ * Tested by tests/check_formats.c (every decode pattern, encoders against
+ * an independent binary64 oracle on all boundaries, midpoints and a dense
+ * sweep) and `make check-exhaustive` (all 2^32 binary32 inputs of every
+ * encoder); the CUDA build runs the same code on the GPU
+ * (kernels/formats.cu, tests/check_cuda_formats.c, `make gpu-exhaustive`).
  */
 #ifndef KVC_CORE_FORMATS_H
 #define KVC_CORE_FORMATS_H
@@ -134,8 +154,17 @@ KVC_HD float kvc_e4m3_to_f32(uint8_t b)
 }
 
 /* Round to nearest even. Overflow: a finite result that rounds above 448
- * (|x| > 464; 464 itself ties to the even 448) and infinities become
- * +-448 under SATFINITE and NaN under NAN. */
+ * and the infinities become +-448 under SATFINITE and NaN (sign | 0x7F)
+ * under NAN.
+ *
+ * Where overflow starts, deliberately: rounding is done as if the exponent
+ * were unbounded, then checked against 448. Exactly 464 lies halfway
+ * between 448 (mantissa 110, even) and 480 (mantissa 111, odd), so round
+ * to nearest even gives 448, not an overflow: 464 -> 0x7E in both modes,
+ * and only |x| > 464 is NaN under NAN. SPEC.md 2 words the NAN mode as
+ * "|x| >= 464"; this is the reading of that line, and it is also what
+ * PyTorch's c10 Float8_e4m3fn software cast does (464 -> 448). Tested in
+ * tests/check_formats.c (e4m3_464_reading). */
 KVC_HD uint8_t kvc_f32_to_e4m3(float f, kvc_e4m3_overflow mode)
 {
     uint32_t u = kvc_f32_bits(f);
@@ -210,6 +239,76 @@ KVC_HD uint8_t kvc_f32_to_e8m0(float f, kvc_e8m0_rounding mode)
     if (mode == KVC_E8M0_RP && man != 0)
         e++;
     return (uint8_t)e;
+}
+
+/* ------------------------------------------------- one element, by op */
+
+/* Every conversion above as one operation on a 32-bit word, so that one
+ * loop (CPU) or one kernel (CUDA, kernels/formats.cu) drives them all.
+ * Encoders read the binary32 bit pattern and return the code in the low
+ * bits; decoders read the code from the low 16 (bf16, fp16) or 8 (E4M3,
+ * E8M0) bits, ignore the rest, and return a binary32 bit pattern. Append
+ * new ops at the end: the numbers are part of the CUDA entry points. */
+typedef enum kvc_format_op {
+    KVC_FORMAT_BF16_ENCODE = 0,
+    KVC_FORMAT_BF16_DECODE = 1,
+    KVC_FORMAT_FP16_ENCODE = 2,
+    KVC_FORMAT_FP16_DECODE = 3,
+    KVC_FORMAT_E4M3_SATFINITE_ENCODE = 4,
+    KVC_FORMAT_E4M3_NAN_ENCODE = 5,
+    KVC_FORMAT_E4M3_DECODE = 6,
+    KVC_FORMAT_E8M0_RZ_ENCODE = 7,
+    KVC_FORMAT_E8M0_RP_ENCODE = 8,
+    KVC_FORMAT_E8M0_DECODE = 9,
+    KVC_FORMAT_OP_COUNT = 10
+} kvc_format_op;
+
+/* A short name of an op ("bf16-encode"), or "?" for an unknown one. */
+KVC_HD const char *kvc_format_op_name(kvc_format_op op)
+{
+    switch (op) {
+    case KVC_FORMAT_BF16_ENCODE: return "bf16-encode";
+    case KVC_FORMAT_BF16_DECODE: return "bf16-decode";
+    case KVC_FORMAT_FP16_ENCODE: return "fp16-encode";
+    case KVC_FORMAT_FP16_DECODE: return "fp16-decode";
+    case KVC_FORMAT_E4M3_SATFINITE_ENCODE: return "e4m3-satfinite-encode";
+    case KVC_FORMAT_E4M3_NAN_ENCODE: return "e4m3-nan-encode";
+    case KVC_FORMAT_E4M3_DECODE: return "e4m3-decode";
+    case KVC_FORMAT_E8M0_RZ_ENCODE: return "e8m0-rz-encode";
+    case KVC_FORMAT_E8M0_RP_ENCODE: return "e8m0-rp-encode";
+    case KVC_FORMAT_E8M0_DECODE: return "e8m0-decode";
+    default: return "?";
+    }
+}
+
+/* Applies op to one word (see kvc_format_op). An unknown op returns 0:
+ * callers validate op before their loop (op < KVC_FORMAT_OP_COUNT). */
+KVC_HD uint32_t kvc_format_apply(kvc_format_op op, uint32_t in)
+{
+    switch (op) {
+    case KVC_FORMAT_BF16_ENCODE:
+        return kvc_f32_to_bf16(kvc_f32_from_bits(in));
+    case KVC_FORMAT_BF16_DECODE:
+        return kvc_f32_bits(kvc_bf16_to_f32((uint16_t)in));
+    case KVC_FORMAT_FP16_ENCODE:
+        return kvc_f32_to_fp16(kvc_f32_from_bits(in));
+    case KVC_FORMAT_FP16_DECODE:
+        return kvc_f32_bits(kvc_fp16_to_f32((uint16_t)in));
+    case KVC_FORMAT_E4M3_SATFINITE_ENCODE:
+        return kvc_f32_to_e4m3(kvc_f32_from_bits(in), KVC_E4M3_SATFINITE);
+    case KVC_FORMAT_E4M3_NAN_ENCODE:
+        return kvc_f32_to_e4m3(kvc_f32_from_bits(in), KVC_E4M3_NAN);
+    case KVC_FORMAT_E4M3_DECODE:
+        return kvc_f32_bits(kvc_e4m3_to_f32((uint8_t)in));
+    case KVC_FORMAT_E8M0_RZ_ENCODE:
+        return kvc_f32_to_e8m0(kvc_f32_from_bits(in), KVC_E8M0_RZ);
+    case KVC_FORMAT_E8M0_RP_ENCODE:
+        return kvc_f32_to_e8m0(kvc_f32_from_bits(in), KVC_E8M0_RP);
+    case KVC_FORMAT_E8M0_DECODE:
+        return kvc_f32_bits(kvc_e8m0_to_f32((uint8_t)in));
+    default:
+        return 0;
+    }
 }
 
 #endif /* KVC_CORE_FORMATS_H */

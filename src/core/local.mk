@@ -13,3 +13,16 @@ TESTS += tests/check_error
 tests_check_error_SOURCES = tests/check_error.c tests/testutil.h
 tests_check_error_CFLAGS = $(TEST_CFLAGS)
 tests_check_error_LDADD = $(TEST_LDADD)
+
+check_PROGRAMS += tests/check_formats
+TESTS += tests/check_formats
+tests_check_formats_SOURCES = tests/check_formats.c tests/formats_oracle.h tests/testutil.h
+tests_check_formats_CFLAGS = $(TEST_CFLAGS)
+tests_check_formats_LDADD = $(TEST_LDADD)
+
+## The full 2^32 sweep of every encoder: `make check-exhaustive` (minutes).
+EXTRA_PROGRAMS += tests/exhaustive_formats
+CLEANFILES += tests/exhaustive_formats$(EXEEXT)
+tests_exhaustive_formats_SOURCES = tests/exhaustive_formats.c tests/formats_oracle.h
+tests_exhaustive_formats_CFLAGS = $(AM_CFLAGS) -O2
+tests_exhaustive_formats_LDADD = -lm

@@ -65,6 +65,8 @@
  *                   ignoring case; booleans by value.
  *   absolute:       |got - value| <= bound.
  *   relative:       |got - value| <= bound * |value|.
+ *                   (got - value and bound * |value| each rounded once in
+ *                   binary64, as the C expressions compute them.)
  *   published_ci95: value - ci95_hw <= got <= value + ci95_hw, each end
  *                   rounded once in binary64, both ends included.
  *   Non-exact kinds need finite numbers; a NaN or infinite result fails.

@@ -191,6 +191,9 @@ kvc_status kvc_cert_report_write(const char *path, const kvc_cert_result *const 
 void kvc_cert_tap_point(FILE *out, size_t number, const kvc_cert_result *r);
 /* The plain line "id: PASS", "id: FAIL (why)", "id: SKIP (why)". */
 void kvc_cert_line(FILE *out, const kvc_cert_result *r);
+/* The value of the case's reported path i in r's results, as compact
+ * JSON (malloc'd), or NULL when the results do not hold it. */
+char *kvc_cert_reported_text(const kvc_cert_result *r, size_t i);
 
 /* ------------------------------------------------------------ bundled cases */
 

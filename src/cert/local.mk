@@ -39,6 +39,41 @@ CLEANFILES += %reldir%/cert_paths.h
 nobase_dist_pkgdata_DATA = \
 	conformance/README.md \
 	golden/README.md \
+	conformance/cases/mustfail-case-pin-mismatch.json \
+	conformance/cases/mustfail-control-inspect.json \
+	conformance/cases/mustfail-control-require.json \
+	conformance/cases/mustfail-control-verify.json \
+	conformance/cases/mustfail-flipped-byte.json \
+	conformance/cases/mustfail-malformed-header.json \
+	conformance/cases/mustfail-manifest-wrong-hash.json \
+	conformance/cases/mustfail-truncated-manifest.json \
+	conformance/cases/mustfail-truncated-open.json \
+	conformance/cases/mustfail-wrong-dtype.json \
+	conformance/cases/pipeline-synth-seed1-intended.json \
+	conformance/cases/pipeline-synth-seed1-stage075.json \
+	conformance/cases/pipeline-synth-seed1-v4.json \
+	conformance/cases/published-n8-aggregates.json \
+	conformance/cases/published-n8-headline.json \
+	conformance/cases/published-qsweep-thresholds.json \
+	conformance/cases/published-strategies.json \
+	conformance/cases/v4flash-stage075.json \
 	golden/published/stage075_n8.kvcert.json \
 	golden/published/stage075_qsweep_n8.kvcert.json \
-	golden/published/figures.json
+	golden/published/figures.json \
+	golden/mustfail/flipped/manifest.json \
+	golden/mustfail/flipped/model-00002-of-00046.safetensors \
+	golden/mustfail/good/manifest.json \
+	golden/mustfail/good/model-00002-of-00046.safetensors \
+	golden/mustfail/malformed-header/model-00002-of-00046.safetensors \
+	golden/mustfail/truncated/manifest.json \
+	golden/mustfail/truncated/model-00002-of-00046.safetensors \
+	golden/mustfail/wrong-dtype/model-00002-of-00046.safetensors \
+	golden/mustfail/wrong-hash/manifest.json \
+	golden/mustfail/wrong-hash/model-00002-of-00046.safetensors
+
+check_PROGRAMS += tests/check_certify
+TESTS += tests/check_certify tests/certify_lint.sh tests/certify_bundled.sh tests/certify_cli.sh
+tests_check_certify_SOURCES = tests/check_certify.c tests/testutil.h
+tests_check_certify_CFLAGS = $(TEST_CFLAGS)
+tests_check_certify_LDADD = $(TEST_LDADD) $(CJSON_LIBS) $(CRYPTO_LIBS)
+EXTRA_DIST += tests/certify_lint.sh tests/certify_bundled.sh tests/certify_cli.sh

@@ -36,6 +36,14 @@ void kvc_cert_line(FILE *out, const kvc_cert_result *r)
         fprintf(out, "%s: %s (%s)\n", r->c->id, kvc_cert_outcome_name(r->outcome), r->reason);
 }
 
+char *kvc_cert_reported_text(const kvc_cert_result *r, size_t i)
+{
+    if (i >= r->c->n_reported)
+        return NULL;
+    const cJSON *n = kvc__cert_lookup_node((const cJSON *)r->results, r->c->reported[i]);
+    return n != NULL ? cJSON_PrintUnformatted(n) : NULL;
+}
+
 /* A double-quoted YAML/JSON string. */
 static void put_quoted(FILE *out, const char *s)
 {

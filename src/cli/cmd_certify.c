@@ -299,8 +299,18 @@ static int do_pin(const case_set *cs, int explicit_cases)
 
 static void print_verbose(const kvc_cert_result *r, const char *prefix)
 {
+    char buf[1200];
+    if (!r->c->expect_valid && r->outcome == KVC_CERT_PASS)
+        printf("%s  refused: %s: %s\n", prefix, kvc_status_name(r->status),
+               kvc_error_format(&r->error, buf, sizeof buf));
     for (size_t i = 0; i < r->n_notes; i++)
         printf("%s  note: %s\n", prefix, r->notes[i]);
+    for (size_t i = 0; i < r->c->n_reported; i++) {
+        char *text = kvc_cert_reported_text(r, i);
+        printf("%s  reported: %s = %s\n", prefix, r->c->reported[i],
+               text != NULL ? text : "(not computed)");
+        free(text);
+    }
 }
 
 static int do_run(const certify_args *a, const case_set *cs, kvc_cert_backend backend)

@@ -77,3 +77,4 @@ tests_check_certify_SOURCES = tests/check_certify.c tests/testutil.h
 tests_check_certify_CFLAGS = $(TEST_CFLAGS)
 tests_check_certify_LDADD = $(TEST_LDADD) $(CJSON_LIBS) $(CRYPTO_LIBS)
 EXTRA_DIST += tests/certify_lint.sh tests/certify_bundled.sh tests/certify_cli.sh
+EXTRA_DIST += tools/make_hidden.py

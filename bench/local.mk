@@ -8,6 +8,11 @@ CLEANFILES += $(KVC_BENCHES:=$(EXEEXT))
 bench_bench_sha256_SOURCES = bench/bench_sha256.c
 bench_bench_sha256_LDADD = libkvcert.la $(CRYPTO_LIBS)
 
+## FP8 dequantization throughput as a ratio of memcpy (bench/NOTES.md).
+KVC_BENCHES += bench/bench_dequant
+bench_bench_dequant_SOURCES = bench/bench_dequant.c
+bench_bench_dequant_LDADD = libkvcert.la
+
 bench: $(KVC_BENCHES:=$(EXEEXT))
 	$(AM_V_at)for b in $(KVC_BENCHES:=$(EXEEXT)); do \
 	  echo "== $$b"; ./$$b || exit 1; \

@@ -9,6 +9,8 @@
     X(inspect, "validate a safetensors file and list its tensors")             \
     X(aggregate, "recompute (and --check) a report's aggregates across passages")\
     X(verify, "check files against a SHA-256 manifest")                        \
+    X(dequant, "write one tensor of a safetensors file as F32 (FP8 dequantized)") \
+    X(synth, "write synthetic V4-shaped shards, host hidden states and manifest") \
     X(certify, "run the conformance cases: golden data, must-fail inputs, real runs") \
     /* one row per command, each line ending in a backslash */
 

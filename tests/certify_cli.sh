@@ -85,6 +85,15 @@ sed -e 's#\.\./\.\./golden#../golden#' "$CASES/published-n8-aggregates.json" \
 expect input_changed 1 "published-n8-aggregates: FAIL (INPUT_SIZE_MISMATCH" "stage075_n8.kvcert.json" -- \
     "$KVCERT" certify "$tmp/cases/published-n8-aggregates.json"
 
+# ---------------------------------------------------------------- a generated input off its pin
+# The pipeline cases regenerate the synthetic inputs, then check them
+# against the case's pins like any input: one digit changed must refuse.
+sed 's/55be26ee4e36963d571ae0507cccab6b1c0f9fd8908fdfc8651cecb596b0a636/55be26ee4e36963d571ae0507cccab6b1c0f9fd8908fdfc8651cecb596b0a637/' \
+    "$CASES/pipeline-synth-seed1-stage075.json" >"$tmp/cases/pipeline-synth-seed1-stage075.json"
+expect generated_pin 1 "pipeline-synth-seed1-stage075: FAIL (INPUT_HASH_MISMATCH" "hidden.safetensors" \
+    "55be26ee4e36963d571ae0507cccab6b1c0f9fd8908fdfc8651cecb596b0a637" -- \
+    "$KVCERT" certify "$tmp/cases/pipeline-synth-seed1-stage075.json"
+
 # ---------------------------------------------------------------- malformed case files: exit 3
 printf '{"schema": "kvcert-case/9", "id": "x"}' >"$tmp/v9.json"
 expect unknown_schema 3 "unknown case schema version" "kvcert-case/9" -- "$KVCERT" certify "$tmp/v9.json"

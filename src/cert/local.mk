@@ -35,9 +35,11 @@ CLEANFILES += %reldir%/cert_paths.h
 
 ## The bundled cases and the golden data they read, installed under
 ## $(pkgdatadir) with their relative layout (a case names its inputs
-## relative to its own folder, e.g. ../../golden/...).
+## relative to its own folder, e.g. ../../golden/...), and the helper that
+## makes the real-data case's hidden states.
 nobase_dist_pkgdata_DATA = \
 	conformance/README.md \
+	tools/make_hidden.py \
 	golden/README.md \
 	conformance/cases/mustfail-case-pin-mismatch.json \
 	conformance/cases/mustfail-control-inspect.json \
@@ -77,4 +79,3 @@ tests_check_certify_SOURCES = tests/check_certify.c tests/testutil.h
 tests_check_certify_CFLAGS = $(TEST_CFLAGS)
 tests_check_certify_LDADD = $(TEST_LDADD) $(CJSON_LIBS) $(CRYPTO_LIBS)
 EXTRA_DIST += tests/certify_lint.sh tests/certify_bundled.sh tests/certify_cli.sh
-EXTRA_DIST += tools/make_hidden.py

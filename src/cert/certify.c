@@ -63,8 +63,8 @@ kvc_status kvc_cert_backend_select(const char *name, kvc_cert_backend *out, kvc_
     }
     if (name != NULL && strcmp(name, "cuda") == 0)
         return kvc_error_set(err, KVC_BACKEND_UNAVAILABLE,
-                             "the CUDA backend is not part of this build of kvcert (only the "
-                             "CPU reference is); run with --backend cpu");
+                             "this kvcert has no CUDA backend table for conformance runs yet "
+                             "(only the CPU reference runs cases); run with --backend cpu");
     return kvc_error_set(err, KVC_USAGE, "unknown backend '%s' (cpu, cuda)",
                          name != NULL ? name : "(null)");
 }

@@ -18,20 +18,11 @@
 #include "core/detmath.h"
 #include "testutil.h"
 
-/* Check's ck_assert_* record a checkpoint (a pipe write when tests fork)
- * on every call; inside loops of millions, test first and fail through
- * ck_abort_msg. */
-#define CHECK(cond, ...)                                                      \
-    do {                                                                      \
-        if (!(cond))                                                          \
-            ck_abort_msg(__VA_ARGS__);                                        \
-    } while (0)
-
 /* The two binary32 values have the same bits. */
 #define CHECK_BITS(got, want)                                                 \
     do {                                                                      \
         float g_ = (got), w_ = (want);                                        \
-        CHECK(kvc_f32_bits(g_) == kvc_f32_bits(w_), "line %d: %s = %a, want %a", \
+        CHECK_MSG(kvc_f32_bits(g_) == kvc_f32_bits(w_), "line %d: %s = %a, want %a", \
               __LINE__, #got, (double)g_, (double)w_);                        \
     } while (0)
 
@@ -150,7 +141,7 @@ START_TEST(sincos_matches)
         float x = kvc_f32_from_bits((uint32_t)i), s, c;
         kvc_sincosf(x, &s, &c);
         float s1 = kvc_sinf(x), c1 = kvc_cosf(x);
-        CHECK(memcmp(&s, &s1, 4) == 0 && memcmp(&c, &c1, 4) == 0, "x = 0x%08X",
+        CHECK_MSG(memcmp(&s, &s1, 4) == 0 && memcmp(&c, &c1, 4) == 0, "x = 0x%08X",
                       (uint32_t)i);
     }
 }
@@ -171,7 +162,7 @@ START_TEST(rope_angles)
                 kvc_sincosf(phi, &s, &c);
                 int64_t ds = ulp_dist(s, (float)sin((double)phi));
                 int64_t dc = ulp_dist(c, (float)cos((double)phi));
-                CHECK(ds <= KVC_SINF_MAX_ULP && dc <= KVC_COSF_MAX_ULP,
+                CHECK_MSG(ds <= KVC_SINF_MAX_ULP && dc <= KVC_COSF_MAX_ULP,
                               "phi = %a (base %g, i %d, p %d): sin %lld ulp, cos %lld ulp",
                               (double)phi, (double)bases[b], i, p, (long long)ds,
                               (long long)dc);
@@ -492,7 +483,7 @@ START_TEST(pow_midpoints)
                     float x = ldexpf((float)a, (1 << k) * j);
                     float y = ldexpf((float)n, -k);
                     float want = ldexpf((float)v, n * j);
-                    CHECK(kvc_powf(x, y) == want, "pow(%a, %a) = %a, want %a", (double)x,
+                    CHECK_MSG(kvc_powf(x, y) == want, "pow(%a, %a) = %a, want %a", (double)x,
                                   (double)y, (double)kvc_powf(x, y), (double)want);
                     cases++;
                 }

@@ -15,19 +15,6 @@
 #include "v4/synth.h"
 #include "testutil.h"
 
-/* ck_assert records every PASSING check too (a write() each): inside loops
- * over millions of elements, test here and call Check only on failure. */
-#define CHECK(cond)                                                            \
-    do {                                                                       \
-        if (!(cond))                                                           \
-            ck_abort_msg("check failed: %s", #cond);                           \
-    } while (0)
-#define CHECK_MSG(cond, ...)                                                   \
-    do {                                                                       \
-        if (!(cond))                                                           \
-            ck_abort_msg(__VA_ARGS__);                                         \
-    } while (0)
-
 /* ------------------------------------------------------------ PRNG */
 
 /* splitmix64 seeded with 1477776061723855037: the first outputs of

@@ -142,6 +142,7 @@ static void run(int fn, struct result *total)
 int main(void)
 {
     int failed = 0;
+    setvbuf(stdout, NULL, _IOLBF, 0); /* each function's line as it finishes */
     for (int fn = 0; fn < N_FN; fn++) {
         const struct unary *f = &unaries[fn];
         struct result r;

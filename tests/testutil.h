@@ -8,6 +8,20 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* ck_assert records every PASSING check too (a write() each): inside loops
+ * over millions of elements, test with these and call Check only on
+ * failure. */
+#define CHECK(cond)                                                            \
+    do {                                                                       \
+        if (!(cond))                                                           \
+            ck_abort_msg("check failed: %s", #cond);                           \
+    } while (0)
+#define CHECK_MSG(cond, ...)                                                   \
+    do {                                                                       \
+        if (!(cond))                                                           \
+            ck_abort_msg(__VA_ARGS__);                                         \
+    } while (0)
+
 /* Exit statuses of the Automake harness. */
 #define KVC_TEST_SKIP 77
 #define KVC_TEST_HARD_ERROR 99

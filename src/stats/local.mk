@@ -6,7 +6,8 @@ libkvcert_la_SOURCES += \
 	%reldir%/bits.c \
 	%reldir%/aggregate.c \
 	%reldir%/published.c \
-	%reldir%/report.c
+	%reldir%/report.c \
+	%reldir%/jsonpath.h
 
 kvcstatsdir = $(pkgincludedir)/stats
 kvcstats_HEADERS = \

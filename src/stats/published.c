@@ -1,6 +1,7 @@
 /* kvcert: reading report files — the published study's and kvcert's own
  * (published.h describes the shapes and the rules). */
 #include "stats/published.h"
+#include "stats/jsonpath.h"
 
 #include <cjson/cJSON.h>
 #include <errno.h>
@@ -62,8 +63,8 @@ static int is_identifier(const char *k)
 }
 
 /* parent + ".key" or parent + "[\"key\"]" (quotes, backslashes and
- * control bytes escaped), truncated safely. */
-static const char *path_key(char *out, size_t size, const char *parent, const char *key)
+ * control bytes escaped), truncated safely. Shared with report.c. */
+const char *kvc__json_path_key(char *out, size_t size, const char *parent, const char *key)
 {
     if (is_identifier(key)) {
         snprintf(out, size, "%s.%s", parent, key);
@@ -139,7 +140,7 @@ static kvc_status expect_object(rd *c, const cJSON *n, const char *path)
     for (size_t i = 1; i < k; i++)
         if (strcmp(names[i - 1], names[i]) == 0) {
             char p[PATH_MAX_LEN];
-            path_key(p, sizeof p, path, names[i]);
+            kvc__json_path_key(p, sizeof p, path, names[i]);
             free(names);
             return fail(c, KVC_REPORT_FORMAT, p, "duplicate key");
         }
@@ -226,7 +227,7 @@ static kvc_status read_string_member(rd *c, const cJSON *obj, const char *path, 
     char p[PATH_MAX_LEN];
     const cJSON *n = member(obj, key);
     if (!cJSON_IsString(n))
-        return fail(c, KVC_REPORT_FORMAT, path_key(p, sizeof p, path, key),
+        return fail(c, KVC_REPORT_FORMAT, kvc__json_path_key(p, sizeof p, path, key),
                     "expected a string, found %s", json_type_name(n));
     *out = n->valuestring;
     return KVC_OK;
@@ -244,7 +245,7 @@ static kvc_status read_agg(rd *c, const cJSON *n, const char *path, kvc_stats_ag
     static const char *const keys[3] = {"mean", "std", "ci95_hw"};
     double *dst[3] = {&out->mean, &out->std, &out->ci95_hw};
     for (int i = 0; i < 3; i++) {
-        path_key(p, sizeof p, path, keys[i]);
+        kvc__json_path_key(p, sizeof p, path, keys[i]);
         const cJSON *v = member(n, keys[i]);
         if (v == NULL)
             return fail(c, KVC_REPORT_FORMAT, p, "missing");
@@ -253,7 +254,7 @@ static kvc_status read_agg(rd *c, const cJSON *n, const char *path, kvc_stats_ag
             return st;
     }
     int64_t cnt;
-    path_key(p, sizeof p, path, "n");
+    kvc__json_path_key(p, sizeof p, path, "n");
     if (member(n, "n") == NULL)
         return fail(c, KVC_REPORT_FORMAT, p, "missing");
     st = read_int(c, member(n, "n"), p, 0, INT64_C(1) << 53, &cnt);
@@ -263,7 +264,7 @@ static kvc_status read_agg(rd *c, const cJSON *n, const char *path, kvc_stats_ag
     const cJSON *ts = member(n, "t_source");
     out->t_source = KVC_T_PUBLISHED;
     if (ts != NULL && (!cJSON_IsString(ts) || kvc_t_source_parse(ts->valuestring, &out->t_source) != 0))
-        return fail(c, KVC_REPORT_FORMAT, path_key(p, sizeof p, path, "t_source"),
+        return fail(c, KVC_REPORT_FORMAT, kvc__json_path_key(p, sizeof p, path, "t_source"),
                     "expected \"published-table\" or \"exact-student-t\"");
     return KVC_OK;
 }
@@ -400,19 +401,19 @@ static kvc_status setup_streams(rd *c, kvc_report *r, const cJSON *results, cons
         const char *name;
         if ((st = read_string_member(c, it, p, "stream", &name)) != KVC_OK)
             return st;
-        if ((st = read_name(c, name, path_key(q, sizeof q, p, "stream"), s->name)) != KVC_OK)
+        if ((st = read_name(c, name, kvc__json_path_key(q, sizeof q, p, "stream"), s->name)) != KVC_OK)
             return st;
         for (size_t k = 0; k < i; k++)
             if (strcmp(r->streams[k].name, s->name) == 0)
                 return fail(c, KVC_REPORT_FORMAT, q, "stream \"%s\" appears twice", s->name);
         const cJSON *audit = member(it, "audit"), *codecs = member(it, "codecs");
-        if ((st = expect_object(c, audit, path_key(q, sizeof q, p, "audit"))) != KVC_OK)
+        if ((st = expect_object(c, audit, kvc__json_path_key(q, sizeof q, p, "audit"))) != KVC_OK)
             return st;
         s->n_audit = count_children(audit);
         if (s->n_audit > KVC_REPORT_MAX_METRICS)
             return fail(c, KVC_LIMIT, q, "%zu metrics, the limit is %u", s->n_audit,
                         KVC_REPORT_MAX_METRICS);
-        if ((st = expect_object(c, codecs, path_key(q, sizeof q, p, "codecs"))) != KVC_OK)
+        if ((st = expect_object(c, codecs, kvc__json_path_key(q, sizeof q, p, "codecs"))) != KVC_OK)
             return st;
         s->n_codecs = count_children(codecs);
         if (s->n_codecs == 0)
@@ -435,9 +436,9 @@ static kvc_status setup_streams(rd *c, kvc_report *r, const cJSON *results, cons
             return fail(c, KVC_NOMEM, p, "stream tables");
         size_t k = 0;
         for (const cJSON *m = member(it, "audit")->child; m != NULL; m = m->next, k++) {
-            path_key(q, sizeof q, p, "audit");
+            kvc__json_path_key(q, sizeof q, p, "audit");
             char mp[PATH_MAX_LEN];
-            if ((st = read_name(c, m->string, path_key(mp, sizeof mp, q, m->string),
+            if ((st = read_name(c, m->string, kvc__json_path_key(mp, sizeof mp, q, m->string),
                                 s->audit[k].name)) != KVC_OK ||
                 (st = alloc_values(c, mp, r->n_passages, &s->audit[k].v)) != KVC_OK)
                 return st;
@@ -445,9 +446,9 @@ static kvc_status setup_streams(rd *c, kvc_report *r, const cJSON *results, cons
         k = 0;
         for (const cJSON *m = member(it, "codecs")->child; m != NULL; m = m->next, k++) {
             kvc_report_codec *cd = &s->codecs[k];
-            path_key(q, sizeof q, p, "codecs");
+            kvc__json_path_key(q, sizeof q, p, "codecs");
             char mp[PATH_MAX_LEN];
-            path_key(mp, sizeof mp, q, m->string);
+            kvc__json_path_key(mp, sizeof mp, q, m->string);
             if ((st = read_name(c, m->string, mp, cd->name)) != KVC_OK ||
                 (st = alloc_values(c, mp, r->n_passages, &cd->rel_mse)) != KVC_OK ||
                 (st = alloc_values(c, mp, r->n_passages, &cd->cos_sim)) != KVC_OK)
@@ -474,12 +475,12 @@ static kvc_status fill_codec(rd *c, kvc_report_codec *cd, size_t p, const cJSON 
     if (st != KVC_OK)
         return st;
     const cJSON *rm = member(obj, "rel_mse"), *cs = member(obj, "cos_sim");
-    if ((st = read_number(c, rm, path_key(q, sizeof q, path, "rel_mse"), &cd->rel_mse[p])) != KVC_OK ||
-        (st = read_number(c, cs, path_key(q, sizeof q, path, "cos_sim"), &cd->cos_sim[p])) != KVC_OK)
+    if ((st = read_number(c, rm, kvc__json_path_key(q, sizeof q, path, "rel_mse"), &cd->rel_mse[p])) != KVC_OK ||
+        (st = read_number(c, cs, kvc__json_path_key(q, sizeof q, path, "cos_sim"), &cd->cos_sim[p])) != KVC_OK)
         return st;
     const cJSON *b = member(obj, "bits_per_vector");
     int64_t bits = -1;
-    path_key(q, sizeof q, path, "bits_per_vector");
+    kvc__json_path_key(q, sizeof q, path, "bits_per_vector");
     if (b != NULL && (st = read_int(c, b, q, 0, INT64_C(1) << 53, &bits)) != KVC_OK)
         return st;
     if (p == 0)
@@ -512,7 +513,7 @@ static kvc_status fill_passage(rd *c, kvc_report *r, size_t p, const cJSON *resu
         if ((st = read_string_member(c, it, ip, "stream", &name)) != KVC_OK)
             return st;
         long si = find_stream(r, name);
-        path_key(q, sizeof q, ip, "stream");
+        kvc__json_path_key(q, sizeof q, ip, "stream");
         if (si < 0)
             return fail(c, KVC_REPORT_FORMAT, q, "stream \"%.63s\" is not in passage 0", name);
         if (seen[si]++)
@@ -520,13 +521,13 @@ static kvc_status fill_passage(rd *c, kvc_report *r, size_t p, const cJSON *resu
         kvc_report_stream *s = &r->streams[si];
 
         const cJSON *audit = member(it, "audit");
-        if ((st = expect_object(c, audit, path_key(q, sizeof q, ip, "audit"))) != KVC_OK)
+        if ((st = expect_object(c, audit, kvc__json_path_key(q, sizeof q, ip, "audit"))) != KVC_OK)
             return st;
         if (count_children(audit) != s->n_audit)
             return fail(c, KVC_REPORT_FORMAT, q, "%zu metrics, passage 0 has %zu",
                         count_children(audit), s->n_audit);
         for (const cJSON *m = audit->child; m != NULL; m = m->next) {
-            path_key(mp, sizeof mp, q, m->string);
+            kvc__json_path_key(mp, sizeof mp, q, m->string);
             size_t k = 0;
             while (k < s->n_audit && strcmp(s->audit[k].name, m->string) != 0)
                 k++;
@@ -537,13 +538,13 @@ static kvc_status fill_passage(rd *c, kvc_report *r, size_t p, const cJSON *resu
         }
 
         const cJSON *codecs = member(it, "codecs");
-        if ((st = expect_object(c, codecs, path_key(q, sizeof q, ip, "codecs"))) != KVC_OK)
+        if ((st = expect_object(c, codecs, kvc__json_path_key(q, sizeof q, ip, "codecs"))) != KVC_OK)
             return st;
         if (count_children(codecs) != s->n_codecs)
             return fail(c, KVC_REPORT_FORMAT, q, "%zu codecs, passage 0 has %zu",
                         count_children(codecs), s->n_codecs);
         for (const cJSON *m = codecs->child; m != NULL; m = m->next) {
-            path_key(mp, sizeof mp, q, m->string);
+            kvc__json_path_key(mp, sizeof mp, q, m->string);
             size_t k = 0;
             while (k < s->n_codecs && strcmp(s->codecs[k].name, m->string) != 0)
                 k++;
@@ -579,11 +580,11 @@ static kvc_status load_passages(rd *c, kvc_report *r, const cJSON *pp, const cha
             return st;
         const cJSON *id = member(it, "passage_id");
         r->passage_id[i] = -1;
-        if (id != NULL && (st = read_int(c, id, path_key(q, sizeof q, p, "passage_id"), 0,
+        if (id != NULL && (st = read_int(c, id, kvc__json_path_key(q, sizeof q, p, "passage_id"), 0,
                                          INT64_C(1) << 53, &r->passage_id[i])) != KVC_OK)
             return st;
         const cJSON *results = member(it, "results");
-        path_key(q, sizeof q, p, "results");
+        kvc__json_path_key(q, sizeof q, p, "results");
         if (i == 0 && (st = setup_streams(c, r, results, q)) != KVC_OK)
             return st;
         if ((st = fill_passage(c, r, i, results, q)) != KVC_OK)
@@ -614,14 +615,14 @@ static kvc_status load_qsweep_stream(rd *c, kvc_report_stream *s, const cJSON *o
     kvc_status st = expect_object(c, obj, path);
     if (st != KVC_OK)
         return st;
-    path_key(p, sizeof p, path, "fp8_rel_mse");
+    kvc__json_path_key(p, sizeof p, path, "fp8_rel_mse");
     if (member(obj, "fp8_rel_mse") == NULL)
         return fail(c, KVC_REPORT_FORMAT, p, "missing");
     if ((st = read_agg(c, member(obj, "fp8_rel_mse"), p, &s->fp8)) != KVC_OK)
         return st;
 
     const cJSON *byq = member(obj, "e8_rel_mse_by_q");
-    path_key(p, sizeof p, path, "e8_rel_mse_by_q");
+    kvc__json_path_key(p, sizeof p, path, "e8_rel_mse_by_q");
     if ((st = expect_object(c, byq, p)) != KVC_OK)
         return st;
     s->n_q = count_children(byq);
@@ -635,7 +636,7 @@ static kvc_status load_qsweep_stream(rd *c, kvc_report_stream *s, const cJSON *o
         return fail(c, KVC_NOMEM, p, "Q table");
     size_t i = 0;
     for (const cJSON *it = byq->child; it != NULL; it = it->next, i++) {
-        path_key(q, sizeof q, p, it->string);
+        kvc__json_path_key(q, sizeof q, p, it->string);
         if ((st = read_q_key(c, it->string, q, &s->q[i])) != KVC_OK ||
             (st = read_agg(c, it, q, &s->e8[i])) != KVC_OK)
             return st;
@@ -643,7 +644,7 @@ static kvc_status load_qsweep_stream(rd *c, kvc_report_stream *s, const cJSON *o
 
     const cJSON *audit = member(obj, "audit");
     if (audit != NULL) {
-        path_key(p, sizeof p, path, "audit");
+        kvc__json_path_key(p, sizeof p, path, "audit");
         if ((st = expect_object(c, audit, p)) != KVC_OK)
             return st;
         s->n_audit_agg = count_children(audit);
@@ -656,14 +657,14 @@ static kvc_status load_qsweep_stream(rd *c, kvc_report_stream *s, const cJSON *o
             return fail(c, KVC_NOMEM, p, "audit table");
         i = 0;
         for (const cJSON *it = audit->child; it != NULL; it = it->next, i++) {
-            path_key(q, sizeof q, p, it->string);
+            kvc__json_path_key(q, sizeof q, p, it->string);
             if ((st = read_name(c, it->string, q, s->audit_agg_names[i])) != KVC_OK ||
                 (st = read_agg(c, it, q, &s->audit_agg[i])) != KVC_OK)
                 return st;
         }
     }
     const cJSON *thr = member(obj, "thresholds");
-    if (thr != NULL && (st = expect_object(c, thr, path_key(p, sizeof p, path, "thresholds"))) != KVC_OK)
+    if (thr != NULL && (st = expect_object(c, thr, kvc__json_path_key(p, sizeof p, path, "thresholds"))) != KVC_OK)
         return st;
     return KVC_OK;
 }
@@ -685,7 +686,7 @@ static kvc_status load_qsweep(rd *c, kvc_report *r, const cJSON *abs, const char
     r->n_streams = n;
     size_t i = 0;
     for (const cJSON *it = abs->child; it != NULL; it = it->next, i++) {
-        path_key(p, sizeof p, path, it->string);
+        kvc__json_path_key(p, sizeof p, path, it->string);
         if ((st = read_name(c, it->string, p, r->streams[i].name)) != KVC_OK ||
             (st = load_qsweep_stream(c, &r->streams[i], it, p)) != KVC_OK)
             return st;
@@ -756,7 +757,7 @@ static kvc_status load_aggregate_options(rd *c, kvc_report *r, const cJSON *root
             return st;
         for (int role = 0; role < KVC_ROLE_COUNT; role++) {
             char p[PATH_MAX_LEN];
-            path_key(p, sizeof p, "$.aggregate_options.layers", kvc_stats_role_name(role));
+            kvc__json_path_key(p, sizeof p, "$.aggregate_options.layers", kvc_stats_role_name(role));
             const cJSON *w = member(ly, kvc_stats_role_name(role));
             if (w == NULL)
                 return fail(c, KVC_REPORT_FORMAT, p, "missing");

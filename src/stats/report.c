@@ -1,6 +1,7 @@
 /* kvcert: re-aggregating a loaded report, checking it field by field, and
  * writing kvcert-report/1 (published.h). */
 #include "stats/published.h"
+#include "stats/jsonpath.h"
 
 #include <cjson/cJSON.h>
 #include <stdarg.h>
@@ -362,38 +363,6 @@ typedef struct ck {
     kvc_check_category cat;
 } ck;
 
-static int is_identifier(const char *k)
-{
-    if (!((*k >= 'A' && *k <= 'Z') || (*k >= 'a' && *k <= 'z') || *k == '_'))
-        return 0;
-    for (; *k; k++)
-        if (!((*k >= 'A' && *k <= 'Z') || (*k >= 'a' && *k <= 'z') || (*k >= '0' && *k <= '9') ||
-              *k == '_'))
-            return 0;
-    return 1;
-}
-
-/* Same spelling as the reader's paths (names are printable: the reader
- * rejected control characters; quotes are escaped). */
-static const char *child_path(char *out, size_t size, const char *parent, const char *key)
-{
-    if (is_identifier(key)) {
-        snprintf(out, size, "%s.%s", parent, key);
-        return out;
-    }
-    size_t n = (size_t)snprintf(out, size, "%s[\"", parent);
-    for (const char *p = key; *p && n + 4 < size; p++) {
-        if (*p == '"' || *p == '\\')
-            out[n++] = '\\';
-        out[n++] = *p;
-    }
-    if (n + 3 <= size)
-        memcpy(out + n, "\"]", 3);
-    else
-        out[size - 1] = '\0';
-    return out;
-}
-
 static const cJSON *get(const cJSON *parent, const char *key)
 {
     return parent != NULL && cJSON_IsObject(parent) ? cJSON_GetObjectItemCaseSensitive(parent, key)
@@ -453,7 +422,7 @@ static void ck_double(ck *k, const cJSON *parent, const char *ppath, const char 
     tally(k, ok);
     if (!ok) {
         describe_stored(n, got, sizeof got);
-        mismatch(k, child_path(path, sizeof path, ppath, key), "stored %s, recomputed %.17g (%a)",
+        mismatch(k, kvc__json_path_key(path, sizeof path, ppath, key), "stored %s, recomputed %.17g (%a)",
                  got, want, want);
     }
 }
@@ -466,7 +435,7 @@ static void ck_int(ck *k, const cJSON *parent, const char *ppath, const char *ke
     tally(k, ok);
     if (!ok) {
         describe_stored(n, got, sizeof got);
-        mismatch(k, child_path(path, sizeof path, ppath, key), "stored %s, recomputed %lld", got,
+        mismatch(k, kvc__json_path_key(path, sizeof path, ppath, key), "stored %s, recomputed %lld", got,
                  (long long)want);
     }
 }
@@ -479,7 +448,7 @@ static void ck_bool(ck *k, const cJSON *parent, const char *ppath, const char *k
     tally(k, ok);
     if (!ok) {
         describe_stored(n, got, sizeof got);
-        mismatch(k, child_path(path, sizeof path, ppath, key), "stored %s, recomputed %s", got,
+        mismatch(k, kvc__json_path_key(path, sizeof path, ppath, key), "stored %s, recomputed %s", got,
                  want ? "true" : "false");
     }
 }
@@ -489,7 +458,7 @@ static void ck_extra(ck *k, const char *ppath, const char *key)
 {
     char path[PATH_MAX_LEN];
     tally(k, 0);
-    mismatch(k, child_path(path, sizeof path, ppath, key), "stored, but not recomputable from this file");
+    mismatch(k, kvc__json_path_key(path, sizeof path, ppath, key), "stored, but not recomputable from this file");
 }
 
 static void ck_agg(ck *k, const cJSON *parent, const char *ppath, const char *key,
@@ -497,7 +466,7 @@ static void ck_agg(ck *k, const cJSON *parent, const char *ppath, const char *ke
 {
     char path[PATH_MAX_LEN];
     const cJSON *n = get(parent, key);
-    child_path(path, sizeof path, ppath, key);
+    kvc__json_path_key(path, sizeof path, ppath, key);
     ck_double(k, n, path, "mean", a->mean);
     ck_double(k, n, path, "std", a->std);
     ck_double(k, n, path, "ci95_hw", a->ci95_hw);
@@ -525,7 +494,7 @@ static void ck_threshold(ck *k, const cJSON *tobj, const char *tpath, int varian
     char path[PATH_MAX_LEN];
     const char *name = kvc_stats_threshold_variant_name(variant);
     const cJSON *n = get(tobj, name);
-    child_path(path, sizeof path, tpath, name);
+    kvc__json_path_key(path, sizeof path, tpath, name);
     static const char *const keys[] = {"admissible",         "threshold_multiplier",
                                        "budget_rel_mse",     "use_ci_upper",
                                        "Q_min",              "bits_per_vec",
@@ -559,7 +528,7 @@ static void ck_ratio_of_means(ck *k, const cJSON *sobj, const char *spath,
     const cJSON *ro = get(sobj, "e8_ratio_of_means_vs_fp8");
     if (ro == NULL)
         return;
-    child_path(p, sizeof p, spath, "e8_ratio_of_means_vs_fp8");
+    kvc__json_path_key(p, sizeof p, spath, "e8_ratio_of_means_vs_fp8");
     k->cat = KVC_CHECK_DERIVED;
     for (const cJSON *ch = ro->child; ch != NULL; ch = ch->next) {
         size_t i = 0;
@@ -581,7 +550,7 @@ static void ck_thresholds(ck *k, const cJSON *sobj, const char *spath,
     const cJSON *tobj = get(sobj, "thresholds");
     if (tobj == NULL)
         return; /* thresholds are optional: checked when the file has them */
-    child_path(tpath, sizeof tpath, spath, "thresholds");
+    kvc__json_path_key(tpath, sizeof tpath, spath, "thresholds");
     k->cat = KVC_CHECK_THRESHOLD;
     if (!rs->has_sweep) {
         for (const cJSON *ch = tobj->child; ch != NULL; ch = ch->next)
@@ -603,7 +572,7 @@ static void ck_passage_stream(ck *k, const kvc_report_stream *s, const kvc_resul
     const cJSON *audit = get(sobj, "audit"), *codecs = get(sobj, "codecs"),
                 *ratios = get(sobj, "ratios_vs_fp8");
     const char **names = malloc((s->n_codecs + s->n_audit + 1) * sizeof *names);
-    child_path(p, sizeof p, spath, "audit");
+    kvc__json_path_key(p, sizeof p, spath, "audit");
     k->cat = KVC_CHECK_AGGREGATE;
     for (size_t i = 0; i < s->n_audit; i++)
         ck_agg(k, audit, p, s->audit[i].name, &rs->audit[i]);
@@ -612,11 +581,11 @@ static void ck_passage_stream(ck *k, const kvc_report_stream *s, const kvc_resul
             names[i] = s->audit[i].name;
         ck_extras(k, audit, p, names, s->n_audit);
     }
-    child_path(p, sizeof p, spath, "codecs");
+    kvc__json_path_key(p, sizeof p, spath, "codecs");
     for (size_t i = 0; i < s->n_codecs; i++) {
         const kvc_result_codec *rc = &rs->codecs[i];
         const cJSON *cobj = get(codecs, rc->name);
-        child_path(q, sizeof q, p, rc->name);
+        kvc__json_path_key(q, sizeof q, p, rc->name);
         if (rc->has_bits && (cobj == NULL || get(cobj, "bits_per_vector") != NULL)) {
             k->cat = KVC_CHECK_BITS;
             ck_int(k, cobj, q, "bits_per_vector", (int64_t)rc->bits);
@@ -630,7 +599,7 @@ static void ck_passage_stream(ck *k, const kvc_report_stream *s, const kvc_resul
             names[i] = s->codecs[i].name;
         ck_extras(k, codecs, p, names, s->n_codecs);
     }
-    child_path(p, sizeof p, spath, "ratios_vs_fp8");
+    kvc__json_path_key(p, sizeof p, spath, "ratios_vs_fp8");
     size_t nr = 0;
     for (size_t i = 0; i < s->n_codecs; i++)
         if (rs->codecs[i].has_ratio) {
@@ -649,20 +618,20 @@ static void ck_qsweep_stream(ck *k, const kvc_report_stream *s, const kvc_result
 {
     char p[PATH_MAX_LEN], q[PATH_MAX_LEN];
     k->cat = KVC_CHECK_HW;
-    child_path(p, sizeof p, spath, "fp8_rel_mse");
+    kvc__json_path_key(p, sizeof p, spath, "fp8_rel_mse");
     ck_double(k, get(sobj, "fp8_rel_mse"), p, "ci95_hw", rs->fp8_hw);
-    child_path(p, sizeof p, spath, "e8_rel_mse_by_q");
+    kvc__json_path_key(p, sizeof p, spath, "e8_rel_mse_by_q");
     const cJSON *byq = get(sobj, "e8_rel_mse_by_q");
     size_t i = 0; /* file order: the order the reader stored s->q in */
     for (const cJSON *ch = byq != NULL ? byq->child : NULL; ch != NULL && i < s->n_q;
          ch = ch->next, i++) {
-        child_path(q, sizeof q, p, ch->string);
+        kvc__json_path_key(q, sizeof q, p, ch->string);
         ck_double(k, ch, q, "ci95_hw", rs->e8_hw[i]);
     }
-    child_path(p, sizeof p, spath, "audit");
+    kvc__json_path_key(p, sizeof p, spath, "audit");
     const cJSON *audit = get(sobj, "audit");
     for (i = 0; i < s->n_audit_agg; i++) {
-        child_path(q, sizeof q, p, s->audit_agg_names[i]);
+        kvc__json_path_key(q, sizeof q, p, s->audit_agg_names[i]);
         ck_double(k, get(audit, s->audit_agg_names[i]), q, "ci95_hw", rs->audit_hw[i]);
     }
     ck_thresholds(k, sobj, spath, rs);
@@ -699,12 +668,12 @@ static void ck_strategy(ck *k, const kvc_result *res, const cJSON *obj, const ch
 {
     char path[PATH_MAX_LEN], qp[PATH_MAX_LEN];
     const cJSON *n = get(obj, key);
-    child_path(path, sizeof path, ppath, key);
+    kvc__json_path_key(path, sizeof path, ppath, key);
     ck_bool(k, n, path, "admissible", s->admissible);
     if (!s->admissible)
         return;
     const cJSON *qo = get(n, "Q");
-    child_path(qp, sizeof qp, path, "Q");
+    kvc__json_path_key(qp, sizeof qp, path, "Q");
     for (int role = 0; role < KVC_ROLE_COUNT; role++)
         ck_int(k, qo, qp, res->streams[res->role_stream[role]].name, s->q[role]);
     ck_double(k, n, path, "bits_per_vec", s->weighted_bits);
@@ -728,7 +697,7 @@ static void ck_derived(ck *k, const kvc_result *res, const cJSON *root)
         const cJSON *ro = get(lw, "ratios_vs_fp8");
         const char **names = malloc((res->n_lw + 1) * sizeof *names);
         for (size_t i = 0; i < res->n_lw; i++) {
-            child_path(p, sizeof p, "$.layer_weighted.ratios_vs_fp8", res->lw[i].codec);
+            kvc__json_path_key(p, sizeof p, "$.layer_weighted.ratios_vs_fp8", res->lw[i].codec);
             ck_double(k, get(ro, res->lw[i].codec), p, "mean", res->lw[i].mean);
             ck_double(k, get(ro, res->lw[i].codec), p, "ci95_hw", res->lw[i].hw);
             if (names != NULL)
@@ -749,7 +718,7 @@ static void ck_derived(ck *k, const kvc_result *res, const cJSON *root)
     const char *names[KVC_THRESHOLD_VARIANTS];
     for (int v = 0; v < KVC_THRESHOLD_VARIANTS; v++) {
         names[v] = kvc_stats_threshold_variant_name(v);
-        child_path(p, sizeof p, "$.max_usable_cr", names[v]);
+        kvc__json_path_key(p, sizeof p, "$.max_usable_cr", names[v]);
         const cJSON *vo = get(mu, names[v]);
         ck_strategy(k, res, vo, p, "strategy1_unified_q", &res->strategy1[v]);
         ck_strategy(k, res, vo, p, "strategy2_per_stream_q", &res->strategy2[v]);
@@ -769,7 +738,7 @@ kvc_status kvc_report_check(const kvc_report *r, const kvc_result *res, FILE *lo
         const char **names = malloc((res->n_streams + 1) * sizeof *names);
         for (size_t i = 0; i < res->n_streams; i++) {
             char sp[PATH_MAX_LEN];
-            child_path(sp, sizeof sp, "$.aggregate_by_stream", res->streams[i].name);
+            kvc__json_path_key(sp, sizeof sp, "$.aggregate_by_stream", res->streams[i].name);
             const cJSON *sobj = get(abs, res->streams[i].name);
             if (r->kind == KVC_REPORT_QSWEEP)
                 ck_qsweep_stream(&k, &r->streams[i], &res->streams[i], sobj, sp);

@@ -11,6 +11,7 @@
     X(verify, "check files against a SHA-256 manifest")                        \
     X(dequant, "write one tensor of a safetensors file as F32 (FP8 dequantized)") \
     X(synth, "write synthetic V4-shaped shards, host hidden states and manifest") \
+    X(streams, "run the V4 KV write path: shards + hidden states -> KV streams")\
     X(certify, "run the conformance cases: golden data, must-fail inputs, real runs") \
     /* one row per command, each line ending in a backslash */
 

@@ -8,6 +8,7 @@ kvcert_SOURCES += %reldir%/cmd_verify.c
 kvcert_SOURCES += %reldir%/cmd_aggregate.c
 kvcert_SOURCES += %reldir%/cmd_dequant.c
 kvcert_SOURCES += %reldir%/cmd_synth.c
+kvcert_SOURCES += %reldir%/cmd_streams.c
 kvcert_SOURCES += %reldir%/cmd_certify.c
 ## Commands that build JSON with cJSON link it themselves (Debian's libtool
 ## does not pass libkvcert's dependencies on to programs).

@@ -7,7 +7,8 @@ kvccore_HEADERS = \
 	%reldir%/hd.h \
 	%reldir%/error.h \
 	%reldir%/formats.h \
-	%reldir%/detmath.h
+	%reldir%/detmath.h \
+	%reldir%/backend.h
 
 check_PROGRAMS += tests/check_error
 TESTS += tests/check_error

@@ -23,3 +23,40 @@ tests_check_synth_LDADD = $(TEST_LDADD) $(CJSON_LIBS) $(CRYPTO_LIBS)
 ## The synth and dequant commands end to end (run through SH_LOG_COMPILER).
 TESTS += tests/cli_synth.sh
 EXTRA_DIST += tests/cli_synth.sh
+
+## --- the V4 KV write path: CPU backend, shared scalar code, pipeline
+libkvcert_la_SOURCES += \
+	%reldir%/cpu.h \
+	%reldir%/parallel.c \
+	%reldir%/matmul_cpu.c \
+	%reldir%/cpu_backend.c \
+	%reldir%/profile.c \
+	%reldir%/pipeline.c
+
+kvcv4pathdir = $(pkgincludedir)/v4
+kvcv4path_HEADERS = \
+	%reldir%/kvsim.h \
+	%reldir%/norm.h \
+	%reldir%/pipeline.h \
+	%reldir%/profile.h \
+	%reldir%/pool.h \
+	%reldir%/rope.h
+
+check_PROGRAMS += tests/check_matmul
+TESTS += tests/check_matmul
+tests_check_matmul_SOURCES = tests/check_matmul.c tests/testutil.h
+tests_check_matmul_CFLAGS = $(TEST_CFLAGS)
+tests_check_matmul_LDADD = $(TEST_LDADD)
+
+check_PROGRAMS += tests/check_v4ops
+TESTS += tests/check_v4ops
+tests_check_v4ops_SOURCES = tests/check_v4ops.c tests/testutil.h tests/v4_oracle.h
+tests_check_v4ops_CFLAGS = $(TEST_CFLAGS)
+tests_check_v4ops_LDADD = $(TEST_LDADD)
+
+check_PROGRAMS += tests/check_pipeline
+TESTS += tests/check_pipeline
+tests_check_pipeline_SOURCES = tests/check_pipeline.c tests/testutil.h tests/v4_oracle.h
+tests_check_pipeline_CFLAGS = $(TEST_CFLAGS)
+tests_check_pipeline_LDADD = $(TEST_LDADD) $(CJSON_LIBS) $(CRYPTO_LIBS)
+## check_pipeline also runs ./kvcert (built by `make check` first, as part of all)

@@ -1,0 +1,529 @@
+/* kvcert: the V4 KV write path (SPEC 5.4, 5.5): loading and the order of
+ * the steps. Every computation goes through the backend table. */
+#include <dirent.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "io/safetensors.h"
+#include "v4/dequant.h"
+#include "v4/pipeline.h"
+#include "v4/rope.h"
+
+#define HF_REPO "models--deepseek-ai--DeepSeek-V4-Flash"
+
+static const char *const stream_names[KVC_V4_NSTREAMS] = {
+    "sliding_window_kv", "csa_pool_kv_ratio4", "hca_pool_kv_ratio128"};
+static const int64_t stream_ratios[KVC_V4_NSTREAMS] = {1, 4, 128};
+
+const char *kvc_v4_stream_name(kvc_v4_stream s)
+{
+    return (int)s >= 0 && (int)s < KVC_V4_NSTREAMS ? stream_names[s] : "unknown";
+}
+
+int64_t kvc_v4_stream_ratio(kvc_v4_stream s)
+{
+    return (int)s >= 0 && (int)s < KVC_V4_NSTREAMS ? stream_ratios[s] : 0;
+}
+
+/* ------------------------------------------------------------ shards */
+
+static int is_file(const char *path)
+{
+    struct stat st;
+    return stat(path, &st) == 0 && S_ISREG(st.st_mode);
+}
+
+static int is_dir(const char *path)
+{
+    struct stat st;
+    return stat(path, &st) == 0 && S_ISDIR(st.st_mode);
+}
+
+static int cmp_str(const void *a, const void *b)
+{
+    return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+/* repo/snapshots/REV/file: refs/main's REV first, then the others in
+ * byte order. Returns 1 when found (path filled). */
+static int find_in_repo(const char *repo, const char *file, char *path, size_t size)
+{
+    char buf[4096];
+    snprintf(buf, sizeof buf, "%s/refs/main", repo);
+    FILE *f = fopen(buf, "r");
+    if (f != NULL) {
+        char rev[256] = "";
+        if (fgets(rev, sizeof rev, f) != NULL) {
+            rev[strcspn(rev, "\r\n")] = '\0';
+            if (rev[0] != '\0' && strchr(rev, '/') == NULL) {
+                snprintf(buf, sizeof buf, "%s/snapshots/%s/%s", repo, rev, file);
+                if (is_file(buf) && strlen(buf) < size) {
+                    fclose(f);
+                    snprintf(path, size, "%s", buf);
+                    return 1;
+                }
+            }
+        }
+        fclose(f);
+    }
+    snprintf(buf, sizeof buf, "%s/snapshots", repo);
+    DIR *d = opendir(buf);
+    if (d == NULL)
+        return 0;
+    char *names[1024];
+    size_t n = 0;
+    struct dirent *e;
+    while ((e = readdir(d)) != NULL && n < sizeof names / sizeof names[0]) {
+        if (e->d_name[0] == '.')
+            continue;
+        names[n] = strdup(e->d_name);
+        if (names[n] != NULL)
+            n++;
+    }
+    closedir(d);
+    qsort(names, n, sizeof names[0], cmp_str);
+    int found = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (!found) {
+            snprintf(buf, sizeof buf, "%s/snapshots/%s/%s", repo, names[i], file);
+            if (is_file(buf) && strlen(buf) < size) {
+                snprintf(path, size, "%s", buf);
+                found = 1;
+            }
+        }
+        free(names[i]);
+    }
+    return found;
+}
+
+kvc_status kvc_v4_shard_locate(const char *dir, int shard, char *path, size_t size,
+                               kvc_error *err)
+{
+    char file[64], buf[4096];
+    if (dir == NULL || shard < 1 || shard > KVC_V4_SHARD_COUNT)
+        return kvc_error_set(err, KVC_INVALID_ARGUMENT, "shard %d", shard);
+    snprintf(file, sizeof file, "model-%05d-of-%05d.safetensors", shard, KVC_V4_SHARD_COUNT);
+    snprintf(buf, sizeof buf, "%s/%s", dir, file);
+    if (is_file(buf) && strlen(buf) < size) {
+        snprintf(path, size, "%s", buf);
+        return KVC_OK;
+    }
+    if (is_dir(dir) && find_in_repo(dir, file, path, size))
+        return KVC_OK;
+    snprintf(buf, sizeof buf, "%s/%s", dir, HF_REPO);
+    if (is_dir(buf) && find_in_repo(buf, file, path, size))
+        return KVC_OK;
+    snprintf(buf, sizeof buf, "%s/hub/%s", dir, HF_REPO);
+    if (is_dir(buf) && find_in_repo(buf, file, path, size))
+        return KVC_OK;
+    kvc_error_set(err, KVC_SHARD_MISSING,
+                  "%s not found in %s (looked in the folder itself, and in the Hugging Face "
+                  "cache layouts [hub/]" HF_REPO "/snapshots/*/ and snapshots/*/ under it)",
+                  file, dir);
+    kvc_error_where(err, dir, NULL, -1);
+    return KVC_SHARD_MISSING;
+}
+
+/* ------------------------------------------------------------ the model */
+
+typedef struct comp_layer {
+    int64_t ratio;
+    int overlap;
+    int64_t width;        /* coff * 512 */
+    kvc_matrix *wkv, *wgate;
+    float *ape;           /* [ratio, width] */
+    float norm[KVC_V4_HEAD_DIM];
+} comp_layer;
+
+struct kvc_v4_model {
+    const kvc_backend *be;
+    kvc_matrix *wkv; /* layer 0 */
+    float kv_norm[KVC_V4_HEAD_DIM];
+    comp_layer comp[2]; /* layer 2 (r = 4), layer 3 (r = 128) */
+};
+
+#define DT_BIT(d) (1u << (d))
+
+static void dtype_list(unsigned mask, char *buf, size_t size)
+{
+    buf[0] = '\0';
+    for (int d = 0; d < KVC_DT_COUNT; d++)
+        if (mask & DT_BIT(d)) {
+            size_t l = strlen(buf);
+            snprintf(buf + l, size - l, "%s%s", l ? " or " : "", kvc_dtype_name((kvc_dtype)d));
+        }
+}
+
+static void shape_str(int ndim, const int64_t *shape, char *buf, size_t size)
+{
+    size_t l = 0;
+    buf[0] = '\0';
+    l += (size_t)snprintf(buf, size, "[");
+    for (int i = 0; i < ndim && l < size; i++)
+        l += (size_t)snprintf(buf + l, size - l, "%s%lld", i ? ", " : "", (long long)shape[i]);
+    if (l < size)
+        snprintf(buf + l, size - l, "]");
+}
+
+/* Reads tensor name as binary32 after checking its dtype and shape. */
+static kvc_status load_tensor(const kvc_st_file *f, const char *name, unsigned dtypes, int ndim,
+                              const int64_t *shape, float **out, kvc_error *err)
+{
+    *out = NULL;
+    const kvc_tensor_view *v = kvc_st_find(f, name);
+    if (v == NULL) {
+        kvc_error_set(err, KVC_TENSOR_MISSING, "%s is not in the shard", name);
+        kvc_error_where(err, kvc_st_path(f), name, -1);
+        return KVC_TENSOR_MISSING;
+    }
+    if (!(dtypes & DT_BIT(v->dtype))) {
+        char want[128];
+        dtype_list(dtypes, want, sizeof want);
+        kvc_error_set(err, KVC_TENSOR_DTYPE, "%s: expected %s, got %s", name, want,
+                      kvc_dtype_name(v->dtype));
+        kvc_error_where(err, kvc_st_path(f), name, (int64_t)v->file_offset);
+        return KVC_TENSOR_DTYPE;
+    }
+    int ok = v->ndim == ndim;
+    for (int i = 0; ok && i < ndim; i++)
+        ok = v->shape[i] == shape[i];
+    if (!ok) {
+        char want[96], got[96];
+        shape_str(ndim, shape, want, sizeof want);
+        shape_str(v->ndim, v->shape, got, sizeof got);
+        kvc_error_set(err, KVC_TENSOR_SHAPE, "%s: expected %s, got %s", name, want, got);
+        kvc_error_where(err, kvc_st_path(f), name, (int64_t)v->file_offset);
+        return KVC_TENSOR_SHAPE;
+    }
+    int64_t got_shape[2];
+    return kvc_dequant_tensor(f, name, out, got_shape, err);
+}
+
+static kvc_status load_matrix(const kvc_backend *be, const kvc_st_file *f, const char *name,
+                              unsigned dtypes, int64_t rows, int64_t cols, kvc_matrix **out,
+                              kvc_error *err)
+{
+    int64_t shape[2] = {rows, cols};
+    float *w = NULL;
+    kvc_status st = load_tensor(f, name, dtypes, 2, shape, &w, err);
+    if (st == KVC_OK)
+        st = be->matrix_create(be, w, rows, cols, out, err);
+    free(w);
+    return st;
+}
+
+static kvc_status load_vector(const kvc_st_file *f, const char *name, unsigned dtypes,
+                              float *dst, int64_t n, kvc_error *err)
+{
+    float *v = NULL;
+    kvc_status st = load_tensor(f, name, dtypes, 1, &n, &v, err);
+    if (st == KVC_OK)
+        memcpy(dst, v, (size_t)n * sizeof *dst);
+    free(v);
+    return st;
+}
+
+static kvc_status open_shard(const char *dir, int shard, kvc_st_file **f, kvc_error *err)
+{
+    char path[4096];
+    kvc_status st = kvc_v4_shard_locate(dir, shard, path, sizeof path, err);
+    if (st != KVC_OK)
+        return st;
+    return kvc_st_open(path, f, err);
+}
+
+static kvc_status load_main(kvc_v4_model *m, const kvc_st_file *f, kvc_error *err)
+{
+    kvc_status st = load_matrix(m->be, f, "layers.0.attn.wkv.weight", DT_BIT(KVC_DT_F8_E4M3),
+                                KVC_V4_HEAD_DIM, KVC_V4_HIDDEN_DIM, &m->wkv, err);
+    if (st != KVC_OK)
+        return st;
+    return load_vector(f, "layers.0.attn.kv_norm.weight", DT_BIT(KVC_DT_BF16), m->kv_norm,
+                       KVC_V4_HEAD_DIM, err);
+}
+
+static kvc_status load_comp(kvc_v4_model *m, comp_layer *c, int layer, int64_t ratio,
+                            const kvc_st_file *f, kvc_error *err)
+{
+    char name[128];
+    const unsigned wdt = DT_BIT(KVC_DT_BF16) | DT_BIT(KVC_DT_F8_E4M3);
+    c->ratio = ratio;
+    c->overlap = ratio == 4;
+    c->width = (c->overlap ? 2 : 1) * KVC_V4_HEAD_DIM;
+    snprintf(name, sizeof name, "layers.%d.attn.compressor.wkv.weight", layer);
+    kvc_status st = load_matrix(m->be, f, name, wdt, c->width, KVC_V4_HIDDEN_DIM, &c->wkv, err);
+    if (st != KVC_OK)
+        return st;
+    snprintf(name, sizeof name, "layers.%d.attn.compressor.wgate.weight", layer);
+    st = load_matrix(m->be, f, name, wdt, c->width, KVC_V4_HIDDEN_DIM, &c->wgate, err);
+    if (st != KVC_OK)
+        return st;
+    snprintf(name, sizeof name, "layers.%d.attn.compressor.ape", layer);
+    int64_t ape_shape[2] = {ratio, c->width};
+    st = load_tensor(f, name, DT_BIT(KVC_DT_F32), 2, ape_shape, &c->ape, err);
+    if (st != KVC_OK)
+        return st;
+    snprintf(name, sizeof name, "layers.%d.attn.compressor.norm.weight", layer);
+    return load_vector(f, name, DT_BIT(KVC_DT_BF16), c->norm, KVC_V4_HEAD_DIM, err);
+}
+
+kvc_status kvc_v4_model_load(const kvc_backend *be, const char *dir, kvc_v4_model **out,
+                             kvc_error *err)
+{
+    *out = NULL;
+    if (be == NULL || be->matrix_create == NULL || be->matmul == NULL || be->rmsnorm == NULL ||
+        be->rope == NULL || be->pool == NULL || be->kvsim == NULL || be->round_bf16 == NULL ||
+        be->act_quant == NULL)
+        return kvc_error_set(err, KVC_BACKEND_UNAVAILABLE,
+                             "backend %s lacks an operation of the V4 write path",
+                             be != NULL ? be->name : "(null)");
+    kvc_v4_model *m = (kvc_v4_model *)calloc(1, sizeof *m);
+    if (m == NULL)
+        return kvc_error_set(err, KVC_NOMEM, "model");
+    m->be = be;
+    static const int shards[3] = {2, 4, 5};
+    kvc_status st = KVC_OK;
+    for (int i = 0; i < 3 && st == KVC_OK; i++) {
+        kvc_st_file *f = NULL;
+        st = open_shard(dir, shards[i], &f, err);
+        if (st != KVC_OK)
+            break;
+        if (i == 0)
+            st = load_main(m, f, err);
+        else
+            st = load_comp(m, &m->comp[i - 1], i == 1 ? 2 : 3, i == 1 ? 4 : 128, f, err);
+        kvc_st_close(f);
+    }
+    if (st != KVC_OK) {
+        kvc_v4_model_destroy(m);
+        return st;
+    }
+    *out = m;
+    return KVC_OK;
+}
+
+void kvc_v4_model_destroy(kvc_v4_model *m)
+{
+    if (m == NULL)
+        return;
+    if (m->wkv != NULL)
+        m->be->matrix_destroy(m->be, m->wkv);
+    for (int i = 0; i < 2; i++) {
+        if (m->comp[i].wkv != NULL)
+            m->be->matrix_destroy(m->be, m->comp[i].wkv);
+        if (m->comp[i].wgate != NULL)
+            m->be->matrix_destroy(m->be, m->comp[i].wgate);
+        free(m->comp[i].ape);
+    }
+    free(m);
+}
+
+/* ------------------------------------------------------------ hidden states */
+
+struct kvc_v4_hidden {
+    kvc_st_file *f;
+    const kvc_tensor_view *v;
+    int64_t passages, seq_len;
+};
+
+kvc_status kvc_v4_hidden_open(const char *path, kvc_v4_hidden **out, kvc_error *err)
+{
+    *out = NULL;
+    kvc_st_file *f = NULL;
+    kvc_status st = kvc_st_open(path, &f, err);
+    if (st != KVC_OK)
+        return st;
+    const kvc_tensor_view *v = kvc_st_find(f, "hidden");
+    int64_t p = 0, s = 0, w = 0;
+    if (v == NULL) {
+        st = kvc_error_set(err, KVC_TENSOR_MISSING, "no tensor 'hidden' in the file");
+    } else if (v->dtype != KVC_DT_BF16) {
+        st = kvc_error_set(err, KVC_TENSOR_DTYPE, "hidden: expected BF16, got %s",
+                           kvc_dtype_name(v->dtype));
+    } else if (v->ndim != 2 && v->ndim != 3) {
+        st = kvc_error_set(err, KVC_HIDDEN_SHAPE,
+                           "hidden has %d dimensions; expected [S, 4096] or [P, S, 4096]",
+                           v->ndim);
+    } else {
+        p = v->ndim == 3 ? v->shape[0] : 1;
+        s = v->shape[v->ndim - 2];
+        w = v->shape[v->ndim - 1];
+        if (w != KVC_V4_HIDDEN_DIM)
+            st = kvc_error_set(err, KVC_HIDDEN_SHAPE, "hidden width is %lld; expected 4096",
+                               (long long)w);
+        else if (s < KVC_V4_SEQ_MULTIPLE || s % KVC_V4_SEQ_MULTIPLE != 0)
+            st = kvc_error_set(err, KVC_HIDDEN_SHAPE,
+                               "hidden length S = %lld is not a positive multiple of 128",
+                               (long long)s);
+        else if (p < 1)
+            st = kvc_error_set(err, KVC_HIDDEN_SHAPE, "hidden holds no passage (P = 0)");
+        else if (s > KVC_V4_MAX_SEQ)
+            st = kvc_error_set(err, KVC_LIMIT, "hidden length S = %lld exceeds %d",
+                               (long long)s, KVC_V4_MAX_SEQ);
+    }
+    if (st != KVC_OK) {
+        kvc_error_where(err, path, "hidden", v != NULL ? (int64_t)v->file_offset : -1);
+        kvc_st_close(f);
+        return st;
+    }
+    kvc_v4_hidden *h = (kvc_v4_hidden *)calloc(1, sizeof *h);
+    if (h == NULL) {
+        kvc_st_close(f);
+        return kvc_error_set(err, KVC_NOMEM, "hidden");
+    }
+    h->f = f;
+    h->v = v;
+    h->passages = p;
+    h->seq_len = s;
+    *out = h;
+    return KVC_OK;
+}
+
+void kvc_v4_hidden_close(kvc_v4_hidden *h)
+{
+    if (h == NULL)
+        return;
+    kvc_st_close(h->f);
+    free(h);
+}
+
+int64_t kvc_v4_hidden_passages(const kvc_v4_hidden *h)
+{
+    return h->passages;
+}
+
+int64_t kvc_v4_hidden_seq_len(const kvc_v4_hidden *h)
+{
+    return h->seq_len;
+}
+
+kvc_status kvc_v4_hidden_read(const kvc_v4_hidden *h, int64_t p, float *x, kvc_error *err)
+{
+    if (p < 0 || p >= h->passages)
+        return kvc_error_set(err, KVC_INVALID_ARGUMENT, "passage %lld of %lld", (long long)p,
+                             (long long)h->passages);
+    size_t n = (size_t)h->seq_len * KVC_V4_HIDDEN_DIM;
+    kvc_widen_bf16((const unsigned char *)h->v->data + (size_t)p * n * 2, n, x);
+    return KVC_OK;
+}
+
+/* ------------------------------------------------------------ the streams */
+
+#define TRY(expr)                                                              \
+    do {                                                                       \
+        st = (expr);                                                           \
+        if (st != KVC_OK)                                                      \
+            goto done;                                                         \
+    } while (0)
+
+/* SPEC 5.4: matmul (wkv) -> RMSNorm (kv_norm) -> bf16 -> RoPE on dims
+ * 448..511 (base 10000, position t) -> KV simulation on dims 0..447.
+ * The v4 profile quantizes the input (E4M3, pow2 scale per 128) and
+ * rounds the matmul output to bf16. */
+static kvc_status main_stream(const kvc_v4_model *m, const kvc_profile *p, const float *x,
+                              int64_t S, uint16_t *out, kvc_error *err)
+{
+    const kvc_backend *be = m->be;
+    kvc_status st = KVC_OK;
+    float *xq = NULL;
+    float *y = (float *)malloc(sizeof(float) * (size_t)S * KVC_V4_HEAD_DIM);
+    float freqs[KVC_ROPE_NFREQ];
+    if (y == NULL)
+        return kvc_error_set(err, KVC_NOMEM, "main KV projection");
+    if (p->main_act_quant) {
+        xq = (float *)malloc(sizeof(float) * (size_t)S * KVC_V4_HIDDEN_DIM);
+        if (xq == NULL) {
+            st = kvc_error_set(err, KVC_NOMEM, "activation quantization");
+            goto done;
+        }
+        memcpy(xq, x, sizeof(float) * (size_t)S * KVC_V4_HIDDEN_DIM);
+        TRY(be->act_quant(be, xq, S, KVC_V4_HIDDEN_DIM, err));
+        x = xq;
+    }
+    TRY(be->matmul(be, x, S, m->wkv, y, err));
+    if (p->main_out_bf16)
+        TRY(be->round_bf16(be, y, S * KVC_V4_HEAD_DIM, err));
+    TRY(be->rmsnorm(be, y, S, KVC_V4_HEAD_DIM, m->kv_norm, KVC_V4_NORM_EPS, out, err));
+    kvc_rope_freqs(p->main_rope_base, kvc_yarn_applies(p->main_yarn, S), freqs);
+    TRY(be->rope(be, out, S, KVC_V4_HEAD_DIM, KVC_V4_NOPE_DIM, freqs, KVC_ROPE_NFREQ, 1, err));
+    TRY(be->kvsim(be, out, S, KVC_V4_HEAD_DIM, KVC_V4_NOPE_DIM, p->kvsim, err));
+done:
+    free(xq);
+    free(y);
+    return st;
+}
+
+/* SPEC 5.5: kv and score matmuls -> + ape, overlap, gated pooling -> bf16
+ * -> RMSNorm (compressor.norm) -> bf16 -> RoPE (base 160000) at positions
+ * w * r -> KV simulation on dims 0..447. */
+static kvc_status comp_stream(const kvc_v4_model *m, const comp_layer *c, const kvc_profile *p,
+                              const float *x, int64_t S, uint16_t *out, kvc_error *err)
+{
+    const kvc_backend *be = m->be;
+    kvc_status st = KVC_OK;
+    int64_t windows = S / c->ratio;
+    float *kv = (float *)malloc(sizeof(float) * (size_t)S * (size_t)c->width);
+    float *score = (float *)malloc(sizeof(float) * (size_t)S * (size_t)c->width);
+    float *pooled = (float *)malloc(sizeof(float) * (size_t)windows * KVC_V4_HEAD_DIM);
+    float freqs[KVC_ROPE_NFREQ];
+    if (kv == NULL || score == NULL || pooled == NULL) {
+        st = kvc_error_set(err, KVC_NOMEM, "compressor r = %lld", (long long)c->ratio);
+        goto done;
+    }
+    TRY(be->matmul(be, x, S, c->wkv, kv, err));
+    TRY(be->matmul(be, x, S, c->wgate, score, err));
+    TRY(be->pool(be, kv, score, c->ape, S, c->ratio, c->overlap, KVC_V4_HEAD_DIM, pooled, err));
+    TRY(be->round_bf16(be, pooled, windows * KVC_V4_HEAD_DIM, err));
+    TRY(be->rmsnorm(be, pooled, windows, KVC_V4_HEAD_DIM, c->norm, KVC_V4_NORM_EPS, out, err));
+    kvc_rope_freqs(p->comp_rope_base, kvc_yarn_applies(p->comp_yarn, S), freqs);
+    TRY(be->rope(be, out, windows, KVC_V4_HEAD_DIM, KVC_V4_NOPE_DIM, freqs, KVC_ROPE_NFREQ,
+                 c->ratio, err));
+    TRY(be->kvsim(be, out, windows, KVC_V4_HEAD_DIM, KVC_V4_NOPE_DIM, p->kvsim, err));
+done:
+    free(kv);
+    free(score);
+    free(pooled);
+    return st;
+}
+
+void kvc_v4_streams_free(kvc_v4_streams *s)
+{
+    if (s == NULL)
+        return;
+    for (int i = 0; i < KVC_V4_NSTREAMS; i++) {
+        free(s->kv[i]);
+        s->kv[i] = NULL;
+    }
+}
+
+kvc_status kvc_v4_streams_compute(const kvc_v4_model *m, const kvc_profile *p, const float *x,
+                                  int64_t seq_len, kvc_v4_streams *out, kvc_error *err)
+{
+    memset(out, 0, sizeof *out);
+    if (m == NULL || p == NULL || x == NULL)
+        return kvc_error_set(err, KVC_INVALID_ARGUMENT, "streams: NULL argument");
+    if (seq_len < KVC_V4_SEQ_MULTIPLE || seq_len % KVC_V4_SEQ_MULTIPLE != 0 ||
+        seq_len > KVC_V4_MAX_SEQ)
+        return kvc_error_set(err, KVC_HIDDEN_SHAPE,
+                             "S = %lld is not a positive multiple of 128 (at most %d)",
+                             (long long)seq_len, KVC_V4_MAX_SEQ);
+    out->seq_len = seq_len;
+    for (int i = 0; i < KVC_V4_NSTREAMS; i++) {
+        size_t n = (size_t)(seq_len / stream_ratios[i]) * KVC_V4_HEAD_DIM;
+        out->kv[i] = (uint16_t *)malloc(n * sizeof(uint16_t));
+        if (out->kv[i] == NULL) {
+            kvc_v4_streams_free(out);
+            return kvc_error_set(err, KVC_NOMEM, "streams");
+        }
+    }
+    kvc_status st = main_stream(m, p, x, seq_len, out->kv[KVC_V4_SWA], err);
+    if (st == KVC_OK)
+        st = comp_stream(m, &m->comp[0], p, x, seq_len, out->kv[KVC_V4_CSA], err);
+    if (st == KVC_OK)
+        st = comp_stream(m, &m->comp[1], p, x, seq_len, out->kv[KVC_V4_HCA], err);
+    if (st != KVC_OK)
+        kvc_v4_streams_free(out);
+    return st;
+}

@@ -94,6 +94,13 @@ expect generated_pin 1 "pipeline-synth-seed1-stage075: FAIL (INPUT_HASH_MISMATCH
     "55be26ee4e36963d571ae0507cccab6b1c0f9fd8908fdfc8651cecb596b0a637" -- \
     "$KVCERT" certify "$tmp/cases/pipeline-synth-seed1-stage075.json"
 
+# ---------------------------------------------------------------- a stream digest off
+# (the pinned CSA digest of the v4 profile with its last digit changed)
+sed 's/785fd1906ad6ff470727e5a437ce4cbf65d0d6dfff92af306d6260f3e21e135b/785fd1906ad6ff470727e5a437ce4cbf65d0d6dfff92af306d6260f3e21e135c/' \
+    "$CASES/pipeline-synth-seed1-v4.json" >"$tmp/cases/pipeline-synth-seed1-v4.json"
+expect stream_digest 1 "pipeline-synth-seed1-v4: FAIL (csa_pool_kv_ratio4: SHA-256 of its bf16 bytes: expected \"785fd1906ad6ff470727e5a437ce4cbf65d0d6dfff92af306d6260f3e21e135c\", got \"785fd1906ad6ff470727e5a437ce4cbf65d0d6dfff92af306d6260f3e21e135b\": digests differ)" -- \
+    "$KVCERT" certify "$tmp/cases/pipeline-synth-seed1-v4.json"
+
 # ---------------------------------------------------------------- malformed case files: exit 3
 printf '{"schema": "kvcert-case/9", "id": "x"}' >"$tmp/v9.json"
 expect unknown_schema 3 "unknown case schema version" "kvcert-case/9" -- "$KVCERT" certify "$tmp/v9.json"

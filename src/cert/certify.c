@@ -16,6 +16,7 @@
 #include <cjson/cJSON.h>
 
 #include "cert/internal.h"
+#include "core/backend.h"
 #include "io/digest.h"
 
 struct kvc__cert_run {
@@ -67,6 +68,15 @@ kvc_status kvc_cert_backend_select(const char *name, kvc_cert_backend *out, kvc_
                              "(only the CPU reference runs cases); run with --backend cpu");
     return kvc_error_set(err, KVC_USAGE, "unknown backend '%s' (cpu, cuda)",
                          name != NULL ? name : "(null)");
+}
+
+/* The table behind the selected backend. Only the CPU one exists; when
+ * the CUDA table lands, KVC_CERT_BACKEND_CUDA maps to it here (and "both"
+ * runs a case on each and compares the results). */
+const struct kvc_backend *kvc__cert_backend_table(const kvc__cert_run *run)
+{
+    (void)run;
+    return kvc_backend_cpu();
 }
 
 /* ------------------------------------------------------------ executors */

@@ -52,17 +52,19 @@
  *             $.files (count).
  *
  * pipeline    parameters: "shards": [3 roles: layers 0, 2, 3], "hidden":
- *             role, "seed": the synth seed (informative).
- *             results: $.streams.<stream> = {"rows", "sha256"} (SHA-256 of
- *             the stream's bf16 bytes, passages concatenated in order).
+ *             role, "passages" (optional: the first N; default all).
+ *             results: $.profile, $.streams.<stream> = {"rows", "sha256"}
+ *             (rows over all passages; SHA-256 of the stream's bf16 bytes,
+ *             little-endian, passages concatenated in order).
  *
  * real-data   parameters: "shards", "hidden" as for pipeline, "passages"
  *             (optional: how many to use, default all), "compare_profiles"
  *             (optional list of profiles also run and reported).
  *             results: as pipeline, per profile under $.profiles.<name>.
  *
- * The executors that need pieces not yet in this build (the V4 path, the
- * codecs) end in SKIP and say what is missing; they never PASS.
+ * The real-data executor needs the codecs and metrics, not yet in this
+ * build: after its inputs are found and verified it ends in SKIP and says
+ * what is missing; it never PASSes without running.
  */
 #ifndef KVC_CERT_CERTIFY_H
 #define KVC_CERT_CERTIFY_H

@@ -1,17 +1,30 @@
 /* kvcert: the "pipeline" (synthetic inputs) and "real-data" executors:
- * shards and hidden states through the V4 KV write path.
+ * shards and hidden states through the V4 KV write path (v4/pipeline.h).
  *
- * THIS BUILD HAS NO V4 WRITE PATH YET (src/v4/pipeline.h arrives with
- * the v4path branch): the parameters are checked and the inputs located,
- * generated (v4/synth.h) and verified, and the run ends in SKIP saying
- * what is missing. Never PASS. */
+ * pipeline: the three streams of every passage under the case's profile,
+ * each stream's SHA-256 taken over its bf16 bytes (little-endian, row-major),
+ * passages concatenated in order.
+ *
+ * real-data: THIS BUILD HAS NO CODECS OR METRICS YET (src/codec, the
+ * stats metrics and audit arrive with the codec branch): the parameters
+ * are checked, the inputs located and verified, and the run ends in SKIP
+ * saying what is missing. Never PASS. */
+#include <errno.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include <cjson/cJSON.h>
+#include <openssl/evp.h>
 
 #include "cert/internal.h"
+#include "core/backend.h"
+#include "io/digest.h"
+#include "v4/pipeline.h"
+#include "v4/profile.h"
 #include "v4/synth.h"
 
 static kvc_status check_role_value(const kvc_case *c, const cJSON *v, const char *jp,
@@ -100,24 +113,167 @@ kvc_status kvc__cert_generate(kvc__cert_run *run, const kvc_case_input *in, cons
     return kvc_synth_write_hidden(in->gen_seed, in->gen_passages, path, err);
 }
 
+/* ------------------------------------------------------------ the V4 path */
+
+/* A folder of links named as the shards, wherever the runner found them,
+ * for the model loader (which looks the files up by name in one folder). */
+static kvc_status link_shards(kvc__cert_run *run, const cJSON *params, char *dir, size_t size,
+                              kvc_error *err)
+{
+    const kvc_case *c = kvc__cert_case(run);
+    if (kvc__cert_fmt(dir, size, "%s/shards", kvc__cert_scratch_dir(run)) < 0 ||
+        (mkdir(dir, 0700) != 0 && errno != EEXIST))
+        return kvc_error_set(err, KVC_IO, "cannot make the shard folder in %s",
+                             kvc__cert_scratch_dir(run));
+    const cJSON *shards = cJSON_GetObjectItemCaseSensitive(params, "shards");
+    for (const cJSON *r = shards->child; r != NULL; r = r->next) {
+        const kvc_case_input *in = kvc_case_input_find(c, r->valuestring);
+        const char *path = kvc__cert_input_path(run, r->valuestring);
+        const char *name = in->name;
+        if (name == NULL) {
+            const char *slash = strrchr(in->path, '/');
+            name = slash != NULL ? slash + 1 : in->path;
+        }
+        char target[PATH_MAX], link[KVC_CASE_MAX_PATH + 300];
+        if (path == NULL || realpath(path, target) == NULL)
+            return kvc_error_set(err, KVC_IO, "cannot resolve input %s: %s", r->valuestring,
+                                 strerror(errno));
+        if (kvc__cert_fmt(link, sizeof link, "%s/%s", dir, name) < 0 || symlink(target, link) != 0)
+            return kvc_error_set(err, KVC_IO, "cannot link %s into %s: %s", name, dir,
+                                 strerror(errno));
+    }
+    return KVC_OK;
+}
+
+/* Called after each passage's streams are computed (real-data: codecs). */
+typedef kvc_status (*passage_fn)(void *arg, int64_t passage, const kvc_v4_streams *s,
+                                 kvc_error *err);
+
+typedef struct v4_run {
+    kvc_v4_model *model;
+    kvc_v4_hidden *hidden;
+    float *x;
+    EVP_MD_CTX *md[KVC_V4_NSTREAMS];
+} v4_run;
+
+static void v4_run_free(v4_run *v)
+{
+    for (int i = 0; i < KVC_V4_NSTREAMS; i++)
+        EVP_MD_CTX_free(v->md[i]);
+    free(v->x);
+    kvc_v4_hidden_close(v->hidden);
+    kvc_v4_model_destroy(v->model);
+}
+
+/* Runs profile prof over the first `passages` passages (0: all) and puts
+ * {"sliding_window_kv": {"rows", "sha256"}, ...} into out. */
+static kvc_status run_streams(kvc__cert_run *run, const char *shard_dir, const char *hidden,
+                              const kvc_profile *prof, int64_t passages, cJSON *out,
+                              passage_fn fn, void *arg, kvc_error *err)
+{
+    v4_run v;
+    memset(&v, 0, sizeof v);
+    char stage[200];
+    kvc__cert_fmt(stage, sizeof stage, "%s: loading the model", prof->name);
+    kvc__cert_progress(run, stage, 0, 0);
+    kvc_status st = kvc_v4_model_load(kvc__cert_backend_table(run), shard_dir, &v.model, err);
+    if (st == KVC_OK)
+        st = kvc_v4_hidden_open(hidden, &v.hidden, err);
+    int64_t np = 0, S = 0;
+    if (st == KVC_OK) {
+        np = kvc_v4_hidden_passages(v.hidden);
+        S = kvc_v4_hidden_seq_len(v.hidden);
+        if (passages > np)
+            st = kvc_error_set(err, KVC_HIDDEN_SHAPE, "the case uses %lld passages, %s has %lld",
+                               (long long)passages, hidden, (long long)np);
+        else if (passages > 0)
+            np = passages;
+    }
+    if (st == KVC_OK) {
+        v.x = malloc(sizeof(float) * (size_t)S * KVC_V4_HIDDEN_DIM);
+        if (v.x == NULL)
+            st = kvc_error_set(err, KVC_NOMEM, "a passage of %lld tokens", (long long)S);
+    }
+    for (int i = 0; st == KVC_OK && i < KVC_V4_NSTREAMS; i++) {
+        v.md[i] = EVP_MD_CTX_new();
+        if (v.md[i] == NULL || EVP_DigestInit_ex(v.md[i], EVP_sha256(), NULL) != 1)
+            st = kvc_error_set(err, KVC_CRYPTO, "SHA-256 context");
+    }
+    for (int64_t p = 0; st == KVC_OK && p < np; p++) {
+        kvc__cert_fmt(stage, sizeof stage, "%s: passage %lld of %lld", prof->name,
+                      (long long)p + 1, (long long)np);
+        kvc__cert_progress(run, stage, (uint64_t)p, (uint64_t)np);
+        kvc_v4_streams s;
+        memset(&s, 0, sizeof s);
+        st = kvc_v4_hidden_read(v.hidden, p, v.x, err);
+        if (st == KVC_OK)
+            st = kvc_v4_streams_compute(v.model, prof, v.x, S, &s, err);
+        for (int i = 0; st == KVC_OK && i < KVC_V4_NSTREAMS; i++) {
+            int64_t rows = S / kvc_v4_stream_ratio((kvc_v4_stream)i);
+            if (EVP_DigestUpdate(v.md[i], s.kv[i], (size_t)rows * KVC_V4_HEAD_DIM * 2) != 1)
+                st = kvc_error_set(err, KVC_CRYPTO, "SHA-256 update");
+        }
+        if (st == KVC_OK && fn != NULL)
+            st = fn(arg, p, &s, err);
+        kvc_v4_streams_free(&s);
+    }
+    for (int i = 0; st == KVC_OK && i < KVC_V4_NSTREAMS; i++) {
+        uint8_t md[KVC_SHA256_SIZE];
+        unsigned int len = 0;
+        char hex[KVC_SHA256_HEX_SIZE + 1];
+        if (EVP_DigestFinal_ex(v.md[i], md, &len) != 1 || len != KVC_SHA256_SIZE) {
+            st = kvc_error_set(err, KVC_CRYPTO, "SHA-256 final");
+            break;
+        }
+        kvc_sha256_hex(md, hex);
+        cJSON *o = cJSON_AddObjectToObject(out, kvc_v4_stream_name((kvc_v4_stream)i));
+        if (o == NULL ||
+            cJSON_AddNumberToObject(o, "rows",
+                                    (double)(np * (S / kvc_v4_stream_ratio((kvc_v4_stream)i)))) ==
+                NULL ||
+            cJSON_AddStringToObject(o, "sha256", hex) == NULL)
+            st = kvc_error_set(err, KVC_NOMEM, "cannot build the results");
+    }
+    v4_run_free(&v);
+    return st;
+}
+
 /* ------------------------------------------------------------ runs */
+
+static int64_t passages_param(const cJSON *params)
+{
+    const cJSON *p = cJSON_GetObjectItemCaseSensitive(params, "passages");
+    return p != NULL ? (int64_t)p->valuedouble : 0;
+}
 
 static kvc_status pipeline_run(kvc__cert_run *run, cJSON *results, kvc_error *err)
 {
-    (void)results;
-    (void)err;
-    kvc__cert_skip(run, "pipeline executor not built: the V4 write path (src/v4/pipeline.h) is "
-                        "not in this build (the synthetic inputs were regenerated and match "
-                        "their pins)");
-    return KVC_OK;
+    const kvc_case *c = kvc__cert_case(run);
+    const cJSON *params = (const cJSON *)c->parameters;
+    const kvc_profile *prof = kvc_profile_find(c->profile, err);
+    if (prof == NULL)
+        return KVC_PROFILE_UNKNOWN;
+    char dir[KVC_CASE_MAX_PATH + 16];
+    kvc_status st = link_shards(run, params, dir, sizeof dir, err);
+    if (st != KVC_OK)
+        return st;
+    const char *hidden =
+        kvc__cert_input_path(run, cJSON_GetObjectItemCaseSensitive(params, "hidden")->valuestring);
+    if (cJSON_AddStringToObject(results, "profile", prof->name) == NULL)
+        return kvc_error_set(err, KVC_NOMEM, "cannot build the results");
+    cJSON *streams = cJSON_AddObjectToObject(results, "streams");
+    if (streams == NULL)
+        return kvc_error_set(err, KVC_NOMEM, "cannot build the results");
+    return run_streams(run, dir, hidden, prof, passages_param(params), streams, NULL, NULL, err);
 }
 
 static kvc_status real_data_run(kvc__cert_run *run, cJSON *results, kvc_error *err)
 {
     (void)results;
     (void)err;
-    kvc__cert_skip(run, "inputs found and verified, but the pipeline executor is not built: the "
-                        "V4 write path, codecs and metrics are not in this build");
+    kvc__cert_skip(run, "inputs found and verified, but the real-data executor is not built: the "
+                        "codecs and metrics (src/codec, stats/metrics.h, stats/audit.h) are not "
+                        "in this build");
     return KVC_OK;
 }
 

@@ -83,9 +83,11 @@ int kvc__cert_search(const kvc_case *c, const kvc_case_input *in, char *hit, siz
 kvc_status kvc__cert_generate(kvc__cert_run *run, const kvc_case_input *in, const char *path,
                               kvc_error *err);
 
-/* The profile names kvcert knows (SPEC 4), NULL-ended. */
-extern const char *const kvc__cert_profiles[];
+/* Whether name is a profile of v4/profile.h (SPEC 4). */
 int kvc__cert_profile_known(const char *name);
+/* The backend table the V4 path runs on (the second half of the backend
+ * hook, certify.c). */
+const struct kvc_backend *kvc__cert_backend_table(const kvc__cert_run *run);
 
 /* ------------------------------------------------------------ values */
 

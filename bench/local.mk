@@ -42,4 +42,26 @@ endif
 
 bench: bench-v4
 
-.PHONY: bench-v4
+.PHONY: bench bench-v4
+
+## --- CUDA backend (bench/bench_cuda.c): matmul against cuBLAS FP32 (TF32
+## off), dequantization against a device-to-device copy, one passage on
+## the GPU against the CPU. cuBLAS (the toolkit's shared libcublas) is a
+## bench-only dependency. `make bench-cuda` builds and runs it; the GPU
+## bundle builds it through `gpu-programs`.
+if HAVE_CUDA
+EXTRA_PROGRAMS += bench/bench_cuda
+bench_bench_cuda_SOURCES = bench/bench_cuda.c
+bench_bench_cuda_CFLAGS = $(AM_CFLAGS) -isystem $(CUDA_HOME)/include
+bench_bench_cuda_LDADD = libkvcert.la $(CUDA_LIBS) -lcublas -lm
+CLEANFILES += bench/bench_cuda$(EXEEXT)
+
+bench-cuda: bench/bench_cuda$(EXEEXT)
+	$(AM_V_at)./bench/bench_cuda$(EXEEXT)
+gpu-programs: bench/bench_cuda$(EXEEXT)
+else
+bench-cuda:
+	@echo "bench-cuda: kvcert was configured without CUDA (nvcc not found or --without-cuda)" >&2; exit 1
+gpu-programs:
+endif
+.PHONY: bench-cuda gpu-programs

@@ -29,8 +29,13 @@ for t in tests/check_* tests/gpu_* tests/exhaustive_*; do
     *) cp "$t" "$top/.gpu/bin/" ;;
     esac
 done
+# Benchmarks built by gpu-programs (bench_cuda links the toolkit's own
+# libcublas, which the GPU machine has; gpu-check.sh runs it on request).
+for b in bench/bench_cuda; do
+    [ -x "$b" ] && cp "$b" "$top/.gpu/bin/"
+done
 # The shared libraries the GPU machine lacks.
-for lib in $(ldd kvcert "$top"/.gpu/tests/* 2>/dev/null | awk '/libcjson|libsubunit/ {print $3}' | sort -u); do
+for lib in $(ldd kvcert "$top"/.gpu/tests/* "$top"/.gpu/bin/* 2>/dev/null | awk '/libcjson|libsubunit/ {print $3}' | sort -u); do
     cp -L "$lib" "$top/.gpu/lib/"
 done
 echo "gpu-bundle: $(ls "$top/.gpu/tests" | wc -l) test programs, $(ls "$top/.gpu/bin" | wc -l) programs, libs: $(ls "$top/.gpu/lib" | tr '\n' ' ')"

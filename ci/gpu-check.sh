@@ -50,6 +50,16 @@ if "$bundle/bin/kvcert" --help | grep -q '^  equiv'; then
     tail -n 40 "$logs/equiv.log"
 fi
 
+# KVC_GPU_BENCH=1: also the CUDA benchmark (matmul vs cuBLAS, dequant vs
+# copy, one passage GPU vs CPU; about a minute), with the toolkit's libs.
+if [ "${KVC_GPU_BENCH:-0}" = 1 ] && [ -x "$bundle/bin/bench_cuda" ]; then
+    for d in /usr/local/cuda/lib64 /usr/local/cuda/lib /usr/local/cuda/targets/x86_64-linux/lib; do
+        [ -d "$d" ] && LD_LIBRARY_PATH="$LD_LIBRARY_PATH:$d"
+    done
+    run_one bench_cuda "$bundle/bin/bench_cuda"
+    cat "$logs/bench_cuda.log"
+fi
+
 echo
 echo "gpu-check: $pass passed, $fail failed, $skip skipped"
 [ "$fail" -eq 0 ]

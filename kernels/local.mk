@@ -57,3 +57,22 @@ else
 gpu-programs:
 endif
 .PHONY: gpu-programs
+
+## --- the CUDA backend of the V4 KV write path (kernels/cuda_backend.h);
+## one line per source. Without CUDA, cuda_backend_stub.c says so.
+KVC_CUDA_SOURCES += %reldir%/cuda_backend.cu
+KVC_CUDA_SOURCES += %reldir%/cuda_matmul.cu
+KVC_CUDA_SOURCES += %reldir%/cuda_dequant.cu
+kvckernels_HEADERS += %reldir%/cuda_backend.h
+if !HAVE_CUDA
+libkvcert_la_SOURCES += %reldir%/cuda_backend_stub.c
+endif
+EXTRA_DIST += %reldir%/cuda_backend_stub.c
+
+## GPU against CPU for every backend operation and the pipeline; skips
+## (77) without a device or without CUDA. Check runs it without fork().
+check_PROGRAMS += tests/check_cuda_backend
+TESTS += tests/check_cuda_backend
+tests_check_cuda_backend_SOURCES = tests/check_cuda_backend.c tests/testutil.h
+tests_check_cuda_backend_CFLAGS = $(TEST_CFLAGS)
+tests_check_cuda_backend_LDADD = $(TEST_LDADD)

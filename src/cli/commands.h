@@ -7,11 +7,12 @@
 #define KVC_COMMANDS(X)                                                        \
     X(devices, "list the compute backends this build and machine offer")       \
     X(inspect, "validate a safetensors file and list its tensors")             \
-    X(aggregate, "recompute (and --check) a report's aggregates across passages")\
     X(verify, "check files against a SHA-256 manifest")                        \
-    X(dequant, "write one tensor of a safetensors file as F32 (FP8 dequantized)") \
-    X(synth, "write synthetic V4-shaped shards, host hidden states and manifest") \
+    X(dequant, "write one tensor of a safetensors file as F32 (FP8 dequantized)")\
+    X(synth, "write synthetic V4-shaped shards, host hidden states and manifest")\
     X(streams, "run the V4 KV write path: shards + hidden states -> KV streams")\
+    X(aggregate, "recompute (and --check) a report's aggregates across passages")\
+    X(equiv, "compare the CPU and CUDA backends byte for byte (a test: 77 = skip)")\
     X(certify, "run the conformance cases: golden data, must-fail inputs, real runs") \
     /* one row per command, each line ending in a backslash */
 

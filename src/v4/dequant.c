@@ -1,10 +1,9 @@
 /* kvcert: FP8 block dequantization and widening (SPEC.md section 3).
  *
  * Speed without a second definition of the arithmetic: per tile, a
- * 256-entry table holds kvc_e4m3_to_f32(k) * kvc_e8m0_to_f32(s) for every
- * byte k -- the very product kvc_dequant_e4m3_e8m0(k, s) computes -- and
- * the inner loop is a table lookup per element. The per-byte E4M3 decode
- * table is built at run time from the shared scalar function.
+ * 256-entry table holds kvc_dequant_e4m3_e8m0(k, s) for every byte k (the
+ * shared scalar function itself, canonical NaNs included), and the inner
+ * loop is a table lookup per element.
  */
 #include "v4/dequant.h"
 
@@ -30,12 +29,6 @@ typedef struct dequant_job {
     int64_t tr_begin, tr_end; /* tile rows [begin, end) */
 } dequant_job;
 
-static void e4m3_decode_table(float dec[256])
-{
-    for (int k = 0; k < 256; k++)
-        dec[k] = kvc_e4m3_to_f32((uint8_t)k);
-}
-
 /* One output row segment: the loop the compiler keeps tight. Eight bytes
  * are read at once (x86 has no byte gather); the host is little-endian
  * (configure), so byte k of the word is element c + k. */
@@ -60,9 +53,7 @@ static void lookup_row(const uint8_t *w, const float *lut, float *out, int64_t n
 
 static void dequant_tile_rows(const dequant_job *job)
 {
-    float dec[256];
     float luts[DEQUANT_TILE_CHUNK][256]; /* 32 KiB: fits a thread's stack */
-    e4m3_decode_table(dec);
     for (int64_t tr = job->tr_begin; tr < job->tr_end; tr++) {
         int64_t r0 = tr * KVC_DEQUANT_TILE;
         int64_t r1 = r0 + KVC_DEQUANT_TILE < job->rows ? r0 + KVC_DEQUANT_TILE : job->rows;
@@ -70,11 +61,10 @@ static void dequant_tile_rows(const dequant_job *job)
             int64_t tc1 = tc0 + DEQUANT_TILE_CHUNK < job->scols ? tc0 + DEQUANT_TILE_CHUNK
                                                                 : job->scols;
             for (int64_t tc = tc0; tc < tc1; tc++) {
-                float sv = kvc_e8m0_to_f32(job->scale[tr * job->scols + tc]);
+                uint8_t sbyte = job->scale[tr * job->scols + tc];
                 float *lut = luts[tc - tc0];
-                /* == kvc_dequant_e4m3_e8m0(k, s) for every byte k */
                 for (int k = 0; k < 256; k++)
-                    lut[k] = dec[k] * sv;
+                    lut[k] = kvc_dequant_e4m3_e8m0((uint8_t)k, sbyte);
             }
             /* Row by row across the chunk: output written sequentially. */
             for (int64_t r = r0; r < r1; r++) {

@@ -13,8 +13,11 @@
  *  - it overflows to +-infinity when |e4m3| * 2^(s-127) >= 2^128 (e.g.
  *    448 * 2^120 and up); IEEE multiplication gives the infinity, and the
  *    binary64 oracle of tests/check_dequant.c expects exactly that.
- * NaN propagates: an E4M3 NaN (0x7F, 0xFF) or the E8M0 NaN scale (0xFF)
- * gives NaN (0 * NaN-scale included).
+ * NaN: an E4M3 NaN (0x7F, 0xFF) or the E8M0 NaN scale (0xFF) gives the
+ * canonical quiet NaN 0x7FC00000 (0 * NaN-scale included). It is returned
+ * explicitly, never produced by the multiplication: a CPU propagates a NaN
+ * operand's sign and payload while a GPU returns its own canonical NaN, and
+ * the two backends must give the same bits (as core/detmath.h does).
  *
  * With -ffp-contract=off (C) and --fmad=false (nvcc) nothing can fuse
  * this multiplication, and it is a single correctly rounded IEEE
@@ -30,6 +33,8 @@
 
 KVC_HD float kvc_dequant_e4m3_e8m0(uint8_t w, uint8_t s)
 {
+    if ((w & 0x7Fu) == 0x7Fu || s == 0xFFu)
+        return kvc_f32_from_bits(0x7FC00000u);
     return kvc_e4m3_to_f32(w) * kvc_e8m0_to_f32(s);
 }
 

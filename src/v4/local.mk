@@ -59,4 +59,15 @@ TESTS += tests/check_pipeline
 tests_check_pipeline_SOURCES = tests/check_pipeline.c tests/testutil.h tests/v4_oracle.h
 tests_check_pipeline_CFLAGS = $(TEST_CFLAGS)
 tests_check_pipeline_LDADD = $(TEST_LDADD) $(CJSON_LIBS) $(CRYPTO_LIBS)
-## check_pipeline also runs ./kvcert (built by `make check` first, as part of all)
+## check_pipeline runs bin/kvcert: build it first (a dependency of the
+## test program; a user rule for its .log would override Automake's)
+EXTRA_tests_check_pipeline_DEPENDENCIES = kvcert$(EXEEXT)
+
+## --- the equivalence check of two backends (kvcert equiv, v4/equiv.h)
+libkvcert_la_SOURCES += %reldir%/equiv.c
+kvcv4path_HEADERS += %reldir%/equiv.h
+check_PROGRAMS += tests/check_equiv
+TESTS += tests/check_equiv
+tests_check_equiv_SOURCES = tests/check_equiv.c tests/testutil.h
+tests_check_equiv_CFLAGS = $(TEST_CFLAGS)
+tests_check_equiv_LDADD = $(TEST_LDADD)

@@ -1,0 +1,399 @@
+/* kvcert bench: the CUDA backend on the GPU.
+ *
+ *   bench_cuda [--quick]
+ *
+ * 1. matmul y = x W^T at the pipeline shapes (2048 x 4096 by 4096 x 512
+ *    and x 1024): kvcert's fixed-order SGEMM (every tiling, and the one
+ *    the backend picks) against cuBLAS FP32 measured in the same run with
+ *    TF32 off -- cublasSgemm under CUBLAS_DEFAULT_MATH and cublasGemmEx
+ *    with CUBLAS_COMPUTE_32F_PEDANTIC -- the faster cuBLAS is the
+ *    reference. Also checked: every tiling gives the same bits, those
+ *    bits are the CPU backend's, and cuBLAS differs from them only by
+ *    FP32 rounding (normwise relative difference printed: another FP32
+ *    order gives ~1e-7, TF32 inputs would give ~1e-3). cuBLAS is a bench-only dependency, never used for results
+ *    (DESIGN rule 4).
+ * 2. FP8 dequantization (8192 x 16384 E4M3 + scales -> binary32) against
+ *    cudaMemcpy device-to-device, both as bytes read + written per second.
+ * 3. one passage's three streams (S = 2048, `kvcert synth` seed-1 shards
+ *    made in a temporary folder) on the CUDA backend and on the CPU
+ *    backend, per profile; the model is loaded once, outside the timing.
+ *    The backend table takes host arrays, so the GPU time includes every
+ *    operation's copies in and out (wall clock of the host call).
+ * Kernel timings use CUDA events around each run; every figure is the
+ * median of 25 runs after 3 warm-up runs (--quick: 5 runs, 1 warm-up).
+ */
+#include <cublas_v2.h>
+#include <cuda_runtime_api.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "core/backend.h"
+#include "kernels/cuda_backend.h"
+#include "v4/pipeline.h"
+#include "v4/profile.h"
+#include "v4/synth.h"
+
+static int g_runs = 25, g_warm = 3;
+
+#define CK(call)                                                                          \
+    do {                                                                                  \
+        cudaError_t rc_ = (call);                                                         \
+        if (rc_ != cudaSuccess) {                                                         \
+            fprintf(stderr, "bench_cuda: %s: %s (line %d)\n", #call, cudaGetErrorString(rc_), \
+                    __LINE__);                                                            \
+            exit(1);                                                                      \
+        }                                                                                 \
+    } while (0)
+
+#define CB(call)                                                                          \
+    do {                                                                                  \
+        cublasStatus_t s_ = (call);                                                       \
+        if (s_ != CUBLAS_STATUS_SUCCESS) {                                                \
+            fprintf(stderr, "bench_cuda: %s: cuBLAS status %d (line %d)\n", #call, (int)s_, \
+                    __LINE__);                                                            \
+            exit(1);                                                                      \
+        }                                                                                 \
+    } while (0)
+
+#define KV(call)                                                                          \
+    do {                                                                                  \
+        kvc_error e_;                                                                     \
+        if ((call) != KVC_OK) {                                                           \
+            char b_[1024];                                                                \
+            fprintf(stderr, "bench_cuda: %s: %s\n", #call, kvc_error_format(&e_, b_, 1024)); \
+            exit(1);                                                                      \
+        }                                                                                 \
+    } while (0)
+
+static double now(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (double)t.tv_sec + (double)t.tv_nsec * 1e-9;
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return x < y ? -1 : x > y;
+}
+
+static double median(double *v, int n)
+{
+    qsort(v, (size_t)n, sizeof *v, cmp_double);
+    return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
+}
+
+static void *xmalloc(size_t n)
+{
+    void *p = malloc(n);
+    if (p == NULL) {
+        perror("malloc");
+        exit(1);
+    }
+    return p;
+}
+
+static float *filled(size_t n, uint64_t seed)
+{
+    float *a = xmalloc(n * sizeof *a);
+    for (size_t i = 0; i < n; i++) {
+        seed = seed * 6364136223846793005ull + 1442695040888963407ull;
+        a[i] = (float)((double)(seed >> 40) / (double)(1ull << 24)) - 0.5f;
+    }
+    return a;
+}
+
+/* ------------------------------------------------------------ timing */
+
+typedef void (*run_fn)(void *arg);
+
+/* Median seconds of fn on stream s, each run between two events. */
+static double time_runs(run_fn fn, void *arg, cudaStream_t s)
+{
+    cudaEvent_t a, b;
+    CK(cudaEventCreate(&a));
+    CK(cudaEventCreate(&b));
+    double t[64];
+    for (int i = 0; i < g_warm; i++)
+        fn(arg);
+    CK(cudaStreamSynchronize(s));
+    for (int i = 0; i < g_runs; i++) {
+        CK(cudaEventRecord(a, s));
+        fn(arg);
+        CK(cudaEventRecord(b, s));
+        CK(cudaEventSynchronize(b));
+        float ms = 0;
+        CK(cudaEventElapsedTime(&ms, a, b));
+        t[i] = ms * 1e-3;
+    }
+    CK(cudaEventDestroy(a));
+    CK(cudaEventDestroy(b));
+    return median(t, g_runs);
+}
+
+/* ------------------------------------------------------------ matmul */
+
+typedef struct mm_job {
+    const float *x, *w;
+    float *y;
+    int64_t m, n, k;
+    kvc_cuda_tile tile;
+    cudaStream_t s;
+    cublasHandle_t h;
+    int pedantic;
+} mm_job;
+
+static void run_kvcert(void *arg)
+{
+    mm_job *j = arg;
+    KV(kvc_cuda_matmul_device(j->x, j->m, j->w, j->n, j->k, j->y, j->tile, j->s, &e_));
+}
+
+/* Row-major y [m, n] = x [m, k] W^T with W [n, k] is, column-major,
+ * y^T [n, m] = W (as k x n, transposed) times x^T (k x m). */
+static void run_cublas(void *arg)
+{
+    mm_job *j = arg;
+    const float one = 1.0f, zero = 0.0f;
+    if (!j->pedantic)
+        CB(cublasSgemm(j->h, CUBLAS_OP_T, CUBLAS_OP_N, (int)j->n, (int)j->m, (int)j->k, &one,
+                       j->w, (int)j->k, j->x, (int)j->k, &zero, j->y, (int)j->n));
+    else
+        CB(cublasGemmEx(j->h, CUBLAS_OP_T, CUBLAS_OP_N, (int)j->n, (int)j->m, (int)j->k, &one,
+                        j->w, CUDA_R_32F, (int)j->k, j->x, CUDA_R_32F, (int)j->k, &zero, j->y,
+                        CUDA_R_32F, (int)j->n, CUBLAS_COMPUTE_32F_PEDANTIC, CUBLAS_GEMM_DEFAULT));
+}
+
+static void bench_matmul(cublasHandle_t h, cudaStream_t s, int64_t n)
+{
+    const int64_t m = 2048, k = 4096;
+    const double flop = 2.0 * (double)m * (double)n * (double)k;
+    float *x = filled((size_t)(m * k), 1), *w = filled((size_t)(n * k), 2);
+    size_t yn = (size_t)(m * n);
+    float *ycpu = xmalloc(yn * 4), *yk = xmalloc(yn * 4), *yt = xmalloc(yn * 4),
+          *yb = xmalloc(yn * 4);
+    float *dx, *dw, *dy;
+    CK(cudaMalloc((void **)&dx, (size_t)(m * k) * 4));
+    CK(cudaMalloc((void **)&dw, (size_t)(n * k) * 4));
+    CK(cudaMalloc((void **)&dy, yn * 4));
+    CK(cudaMemcpy(dx, x, (size_t)(m * k) * 4, cudaMemcpyHostToDevice));
+    CK(cudaMemcpy(dw, w, (size_t)(n * k) * 4, cudaMemcpyHostToDevice));
+    KV(kvc_backend_matmul_once(kvc_backend_cpu(), x, m, w, n, k, ycpu, &e_));
+
+    mm_job j = {dx, dw, dy, m, n, k, KVC_CUDA_TILE_AUTO, s, h, 0};
+    printf("matmul 2048x4096 by 4096x%lld (%.2f GFLOP):\n", (long long)n, flop * 1e-9);
+    double t_auto = 0;
+    int same_tilings = 1;
+    for (int t = 0; t < KVC_CUDA_TILE_COUNT; t++) {
+        j.tile = (kvc_cuda_tile)t;
+        CK(cudaMemset(dy, 0xFF, yn * 4));
+        double sec = time_runs(run_kvcert, &j, s);
+        CK(cudaMemcpy(t == 0 ? yk : yt, dy, yn * 4, cudaMemcpyDeviceToHost));
+        if (t > 0 && memcmp(yk, yt, yn * 4) != 0)
+            same_tilings = 0;
+        if (t == 0)
+            t_auto = sec;
+        printf("  kvcert %-8s %7.2f TFLOP/s  (%.3f ms)\n", kvc_cuda_tile_name(j.tile),
+               flop / sec * 1e-12, sec * 1e3);
+    }
+    double t_blas[2];
+    for (int p = 0; p < 2; p++) {
+        j.pedantic = p;
+        t_blas[p] = time_runs(run_cublas, &j, s);
+        printf("  cuBLAS %-28s %7.2f TFLOP/s  (%.3f ms)\n",
+               p ? "GemmEx COMPUTE_32F_PEDANTIC" : "Sgemm DEFAULT_MATH", flop / t_blas[p] * 1e-12,
+               t_blas[p] * 1e3);
+    }
+    CK(cudaMemcpy(yb, dy, yn * 4, cudaMemcpyDeviceToHost));
+    /* normwise: FP32 in another order ~1e-7, TF32 inputs ~1e-3 */
+    double best = t_blas[0] < t_blas[1] ? t_blas[0] : t_blas[1], num = 0, den = 0;
+    for (size_t i = 0; i < yn; i++) {
+        double d = (double)yb[i] - (double)ycpu[i];
+        num += d * d;
+        den += (double)ycpu[i] * (double)ycpu[i];
+    }
+    double maxrel = sqrt(num / den);
+    printf("  ratio kvcert (auto) / best cuBLAS: %.2f\n", best / t_auto);
+    printf("  every tiling bit-identical: %s; identical to the CPU backend (%s): %s; "
+           "cuBLAS normwise relative difference %.1e\n",
+           same_tilings ? "yes" : "NO", kvc_backend_cpu()->name,
+           memcmp(yk, ycpu, yn * 4) == 0 ? "yes" : "NO", maxrel);
+    CK(cudaFree(dx));
+    CK(cudaFree(dw));
+    CK(cudaFree(dy));
+    free(x);
+    free(w);
+    free(ycpu);
+    free(yk);
+    free(yt);
+    free(yb);
+}
+
+/* ------------------------------------------------------------ dequant */
+
+typedef struct dq_job {
+    const uint8_t *w, *scale;
+    float *out;
+    void *copy_src;
+    int64_t rows, cols, scols;
+    size_t copy_bytes;
+    cudaStream_t s;
+} dq_job;
+
+static void run_dequant(void *arg)
+{
+    dq_job *j = arg;
+    KV(kvc_cuda_dequant_device(j->w, j->rows, j->cols, j->scale, j->scols, j->out, j->s, &e_));
+}
+
+static void run_copy(void *arg)
+{
+    dq_job *j = arg;
+    CK(cudaMemcpyAsync(j->out, j->copy_src, j->copy_bytes, cudaMemcpyDeviceToDevice, j->s));
+}
+
+static void bench_dequant(cudaStream_t s)
+{
+    const int64_t rows = 8192, cols = 16384, sr = rows / 128, sc = cols / 128;
+    const size_t n = (size_t)(rows * cols);
+    uint8_t *hw = xmalloc(n), *hs = xmalloc((size_t)(sr * sc));
+    for (size_t i = 0; i < n; i++)
+        hw[i] = (uint8_t)((i * 2654435761u) >> 13) & 0x7Eu;
+    for (int64_t i = 0; i < sr * sc; i++)
+        hs[i] = (uint8_t)(115 + i % 10);
+    uint8_t *dw, *ds;
+    float *dout, *dsrc;
+    CK(cudaMalloc((void **)&dw, n));
+    CK(cudaMalloc((void **)&ds, (size_t)(sr * sc)));
+    CK(cudaMalloc((void **)&dout, n * 4));
+    CK(cudaMalloc((void **)&dsrc, n * 4));
+    CK(cudaMemcpy(dw, hw, n, cudaMemcpyHostToDevice));
+    CK(cudaMemcpy(ds, hs, (size_t)(sr * sc), cudaMemcpyHostToDevice));
+    CK(cudaMemset(dsrc, 0x3C, n * 4));
+    dq_job j = {dw, ds, dout, dsrc, rows, cols, sc, n * 4, s};
+    double td = time_runs(run_dequant, &j, s);
+    double tc = time_runs(run_copy, &j, s);
+    double bd = ((double)n + (double)(sr * sc) + 4.0 * (double)n) / td;
+    double bc = 2.0 * (double)(n * 4) / tc;
+    printf("dequant %lldx%lld E4M3 -> binary32: %7.1f GB/s (read + written, %.3f ms); "
+           "cudaMemcpy D2D of %zu MiB: %7.1f GB/s (%.3f ms); ratio %.2f\n",
+           (long long)rows, (long long)cols, bd * 1e-9, td * 1e3, n * 4 >> 20, bc * 1e-9, tc * 1e3,
+           bd / bc);
+    CK(cudaFree(dw));
+    CK(cudaFree(ds));
+    CK(cudaFree(dout));
+    CK(cudaFree(dsrc));
+    free(hw);
+    free(hs);
+}
+
+/* ------------------------------------------------------------ one passage */
+
+static double time_passage(const kvc_v4_model *m, const kvc_profile *p, const float *x,
+                           int64_t S, int runs)
+{
+    double t[64];
+    for (int i = 0; i < (g_warm < 1 ? 1 : g_warm) + runs; i++) {
+        kvc_v4_streams out;
+        double t0 = now();
+        KV(kvc_v4_streams_compute(m, p, x, S, &out, &e_));
+        double dt = now() - t0;
+        kvc_v4_streams_free(&out);
+        if (i >= (g_warm < 1 ? 1 : g_warm))
+            t[i - (g_warm < 1 ? 1 : g_warm)] = dt;
+    }
+    return median(t, runs);
+}
+
+static void bench_passage(kvc_backend *gpu)
+{
+    char dir[512], path[1024], hidden[1024];
+    const char *tmp = getenv("KVC_BENCH_TMPDIR");
+    snprintf(dir, sizeof dir, "%s/kvcert-bench-cuda-XXXXXX", tmp != NULL ? tmp : "/tmp");
+    if (mkdtemp(dir) == NULL) {
+        perror("mkdtemp");
+        exit(1);
+    }
+    static const int layers[3] = {0, 2, 3};
+    for (int i = 0; i < 3; i++) {
+        snprintf(path, sizeof path, "%s/%s", dir, kvc_synth_shard_name(layers[i]));
+        KV(kvc_synth_write_shard(1, layers[i], path, &e_));
+    }
+    snprintf(hidden, sizeof hidden, "%s/hidden.safetensors", dir);
+    KV(kvc_synth_write_hidden(1, 1, hidden, &e_));
+    kvc_v4_hidden *h = NULL;
+    KV(kvc_v4_hidden_open(hidden, &h, &e_));
+    int64_t S = kvc_v4_hidden_seq_len(h);
+    float *x = xmalloc(sizeof(float) * (size_t)S * KVC_V4_HIDDEN_DIM);
+    KV(kvc_v4_hidden_read(h, 0, x, &e_));
+    kvc_v4_model *mg = NULL, *mc = NULL;
+    KV(kvc_v4_model_load(gpu, dir, &mg, &e_));
+    KV(kvc_v4_model_load(kvc_backend_cpu(), dir, &mc, &e_));
+    int cpu_runs = g_runs < 20 ? g_runs : 20;
+    for (int p = 0; p < kvc_profile_count(); p++) {
+        const kvc_profile *prof = kvc_profile_at(p);
+        double tg = time_passage(mg, prof, x, S, g_runs);
+        double tc = time_passage(mc, prof, x, S, cpu_runs);
+        printf("passage S = %lld, profile %-8s: %s %8.2f ms, %s %8.2f ms, CPU / GPU %.1f\n",
+               (long long)S, prof->name, gpu->name, tg * 1e3, kvc_backend_cpu()->name, tc * 1e3,
+               tc / tg);
+    }
+    kvc_v4_model_destroy(mg);
+    kvc_v4_model_destroy(mc);
+    kvc_v4_hidden_close(h);
+    free(x);
+    for (int i = 0; i < 3; i++) {
+        snprintf(path, sizeof path, "%s/%s", dir, kvc_synth_shard_name(layers[i]));
+        unlink(path);
+    }
+    unlink(hidden);
+    rmdir(dir);
+}
+
+int main(int argc, char **argv)
+{
+    if (argc > 1 && strcmp(argv[1], "--quick") == 0) {
+        g_runs = 5;
+        g_warm = 1;
+    } else if (argc > 1) {
+        fprintf(stderr, "usage: bench_cuda [--quick]\n");
+        return 2;
+    }
+    kvc_backend *gpu = NULL;
+    kvc_error err;
+    kvc_status st = kvc_backend_cuda_create(0, &gpu, &err);
+    if (st != KVC_OK) {
+        char b[1024];
+        fprintf(stderr, "bench_cuda: %s\n", kvc_error_format(&err, b, sizeof b));
+        return st == KVC_CUDA_NO_DEVICE ? 77 : 1;
+    }
+    struct cudaDeviceProp prop;
+    int rt = 0, drv = 0;
+    CK(cudaGetDeviceProperties(&prop, 0));
+    CK(cudaRuntimeGetVersion(&rt));
+    CK(cudaDriverGetVersion(&drv));
+    time_t now_t = time(NULL);
+    char date[32];
+    strftime(date, sizeof date, "%Y-%m-%d", gmtime(&now_t));
+    printf("device: %s, %d SMs, runtime %d, driver %d, %s; medians of %d runs after %d warm-up\n",
+           prop.name, prop.multiProcessorCount, rt, drv, date, g_runs, g_warm);
+    cudaStream_t s;
+    CK(cudaStreamCreateWithFlags(&s, cudaStreamNonBlocking));
+    cublasHandle_t h;
+    CB(cublasCreate(&h));
+    CB(cublasSetStream(h, s));
+    CB(cublasSetMathMode(h, CUBLAS_DEFAULT_MATH)); /* no TF32 */
+    bench_matmul(h, s, 512);
+    bench_matmul(h, s, 1024);
+    bench_dequant(s);
+    bench_passage(gpu);
+    CB(cublasDestroy(h));
+    CK(cudaStreamDestroy(s));
+    kvc_backend_cuda_destroy(gpu);
+    return 0;
+}

@@ -1,0 +1,924 @@
+/* kvcert: the equivalence check of two backends (v4/equiv.h).
+ *
+ * Each case: inputs from a splitmix64 generator seeded by (seed, op, case
+ * number), so a case's inputs do not depend on which other cases run; the
+ * operation on each backend into its own output buffer, GUARD bytes of
+ * GUARD_BYTE before and after it; then guards, bytes and SHA-256 compared.
+ */
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/formats.h"
+#include "io/digest.h"
+#include "v4/equiv.h"
+#include "v4/pipeline.h"
+#include "v4/profile.h"
+#include "v4/rope.h"
+
+#define GUARD 64
+#define GUARD_BYTE 0xCD
+
+static const char *const op_names[KVC_EQUIV_OP_COUNT] = {
+    "matmul", "round_bf16", "act_quant", "rmsnorm", "rope", "pool", "kvsim", "dequant"};
+
+const char *kvc_equiv_op_name(kvc_equiv_op op)
+{
+    return (int)op >= 0 && (int)op < KVC_EQUIV_OP_COUNT ? op_names[op] : NULL;
+}
+
+kvc_status kvc_equiv_parse_ops(const char *list, unsigned *mask, kvc_error *err)
+{
+    *mask = 0;
+    const char *p = list;
+    while (p != NULL && *p != '\0') {
+        size_t len = strcspn(p, ",");
+        int found = -1;
+        for (int i = 0; i < KVC_EQUIV_OP_COUNT; i++)
+            if (strlen(op_names[i]) == len && strncmp(p, op_names[i], len) == 0)
+                found = i;
+        if (found < 0)
+            return kvc_error_set(err, KVC_INVALID_ARGUMENT,
+                                 "unknown operation '%.*s' (known: matmul, round_bf16, "
+                                 "act_quant, rmsnorm, rope, pool, kvsim, dequant)",
+                                 (int)len, p);
+        *mask |= 1u << found;
+        p += len;
+        if (*p == ',')
+            p++;
+    }
+    if (*mask == 0)
+        return kvc_error_set(err, KVC_INVALID_ARGUMENT, "empty operation list");
+    return KVC_OK;
+}
+
+/* ------------------------------------------------------------ inputs */
+
+typedef struct rng {
+    uint64_t s;
+} rng;
+
+static uint64_t rnext(rng *g)
+{
+    uint64_t z = (g->s += 0x9E3779B97F4A7C15ull);
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+    return z ^ (z >> 31);
+}
+
+static rng rng_for(uint64_t seed, int op, int index)
+{
+    rng g = {seed};
+    rnext(&g);
+    g.s ^= ((uint64_t)(op + 1) << 32) ^ (uint64_t)(index + 1) * 0xD1B54A32D192ED03ull;
+    rnext(&g);
+    return g;
+}
+
+static float from_bits(uint32_t u)
+{
+    float f;
+    memcpy(&f, &u, sizeof f);
+    return f;
+}
+
+/* sign * [1, 2) * 2^e, e uniform in [emin, emax]. */
+static float f_normal(rng *g, int emin, int emax)
+{
+    uint64_t r = rnext(g);
+    int e = emin + (int)((r >> 32) % (uint64_t)(emax - emin + 1));
+    uint32_t bits = ((uint32_t)(e + 127) << 23) | (uint32_t)(r & 0x7FFFFFu);
+    if ((r >> 63) & 1)
+        bits |= 0x80000000u;
+    return from_bits(bits);
+}
+
+/* Adversarial values, magnitudes below 2^(emax+1): +-0, subnormals, the
+ * smallest normals, huge values, bf16 ties (low 16 bits exactly 0x8000),
+ * values exact in bf16, powers of two, and ordinary ones. */
+static float f_adv(rng *g, int emax)
+{
+    uint64_t r = rnext(g);
+    uint32_t sign = (uint32_t)(r >> 63) << 31;
+    uint32_t mant = (uint32_t)(r & 0x7FFFFFu);
+    int e;
+    switch ((r >> 40) % 12) {
+    case 0:
+        return 0.0f;
+    case 1:
+        return from_bits(0x80000000u);
+    case 2: /* subnormal */
+        return from_bits(sign | (mant == 0 ? 1u : mant));
+    case 3: /* the smallest normals */
+        e = -126 + (int)((r >> 24) % 8);
+        return from_bits(sign | ((uint32_t)(e + 127) << 23) | mant);
+    case 4: /* huge */
+        e = emax - (int)((r >> 24) % 4);
+        return from_bits(sign | ((uint32_t)(e + 127) << 23) | mant);
+    case 5: /* a bf16 tie */
+        e = -20 + (int)((r >> 24) % 41);
+        if (e > emax)
+            e = emax;
+        return from_bits(sign | ((uint32_t)(e + 127) << 23) | (mant & 0x7F0000u) | 0x8000u);
+    case 6: /* exact in bf16 */
+        e = -20 + (int)((r >> 24) % 41);
+        if (e > emax)
+            e = emax;
+        return from_bits(sign | ((uint32_t)(e + 127) << 23) | (mant & 0x7F0000u));
+    case 7: /* a power of two */
+        e = -30 + (int)((r >> 24) % 61);
+        if (e > emax)
+            e = emax;
+        return from_bits(sign | ((uint32_t)(e + 127) << 23));
+    default:
+        return f_normal(g, -8, 8 < emax ? 8 : emax);
+    }
+}
+
+static void fill_f32(rng *g, float *x, int64_t n, int adv, int emax)
+{
+    for (int64_t i = 0; i < n; i++)
+        x[i] = adv ? f_adv(g, emax) : f_normal(g, -6, 6);
+}
+
+/* Adversarial rows: row % 7 == 2 all +0, row % 7 == 4 all -0. */
+static void zero_rows_f32(float *x, int64_t rows, int64_t cols)
+{
+    for (int64_t r = 0; r < rows; r++)
+        if (r % 7 == 2 || r % 7 == 4)
+            for (int64_t c = 0; c < cols; c++)
+                x[r * cols + c] = r % 7 == 2 ? 0.0f : from_bits(0x80000000u);
+}
+
+static void fill_bf16(rng *g, uint16_t *x, int64_t rows, int64_t cols, int adv)
+{
+    for (int64_t i = 0; i < rows * cols; i++)
+        x[i] = kvc_f32_to_bf16(adv ? f_adv(g, 126) : f_normal(g, -8, 8));
+    if (adv)
+        for (int64_t r = 0; r < rows; r++)
+            if (r % 7 == 2 || r % 7 == 4)
+                for (int64_t c = 0; c < cols; c++)
+                    x[r * cols + c] = r % 7 == 2 ? 0 : 0x8000u;
+}
+
+/* ------------------------------------------------------------ buffers */
+
+typedef struct gbuf {
+    unsigned char *raw;
+    size_t bytes;
+} gbuf;
+
+static void *gbuf_alloc(gbuf *b, size_t bytes)
+{
+    b->bytes = bytes;
+    b->raw = (unsigned char *)malloc(bytes + 2 * GUARD);
+    if (b->raw == NULL)
+        return NULL;
+    memset(b->raw, GUARD_BYTE, GUARD);
+    memset(b->raw + GUARD + bytes, GUARD_BYTE, GUARD);
+    return b->raw + GUARD;
+}
+
+static int gbuf_intact(const gbuf *b)
+{
+    for (size_t i = 0; i < GUARD; i++)
+        if (b->raw[i] != GUARD_BYTE || b->raw[GUARD + b->bytes + i] != GUARD_BYTE)
+            return 0;
+    return 1;
+}
+
+static void gbuf_free(gbuf *b)
+{
+    free(b->raw);
+    b->raw = NULL;
+}
+
+/* ------------------------------------------------------------ the runner */
+
+typedef struct runner {
+    const kvc_backend *be[2]; /* ref, test */
+    const kvc_equiv_options *opt;
+    kvc_equiv_report_fn fn;
+    void *arg;
+    int identical, total;
+    kvc_status fatal;
+    kvc_error *err;
+} runner;
+
+static void case_init(kvc_equiv_case *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+static void case_init(kvc_equiv_case *c, const char *fmt, ...)
+{
+    memset(c, 0, sizeof *c);
+    c->first_diff = -1;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(c->id, sizeof c->id, fmt, ap);
+    va_end(ap);
+}
+
+static void add_problem(kvc_equiv_case *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+static void add_problem(kvc_equiv_case *c, const char *fmt, ...)
+{
+    size_t l = strlen(c->problem);
+    if (l + 4 >= sizeof c->problem)
+        return;
+    if (l > 0) {
+        memcpy(c->problem + l, "; ", 3);
+        l += 2;
+    }
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(c->problem + l, sizeof c->problem - l, fmt, ap);
+    va_end(ap);
+}
+
+/* Records a failed call of side s. */
+static void call_failed(kvc_equiv_case *c, const runner *r, int s, const kvc_error *e)
+{
+    char buf[512];
+    add_problem(c, "%s failed: %s", r->be[s]->name, kvc_error_format(e, buf, sizeof buf));
+}
+
+static void guard_check(kvc_equiv_case *c, const runner *r, int s, const gbuf *b,
+                        const char *what)
+{
+    if (!gbuf_intact(b))
+        add_problem(c, "%s wrote outside %s (guard bytes changed)", r->be[s]->name, what);
+}
+
+kvc_status kvc_equiv_compare(const void *ref, const void *test, int64_t n, int elem_bytes,
+                             kvc_equiv_case *c, kvc_error *err)
+{
+    size_t bytes = (size_t)n * (size_t)elem_bytes;
+    c->elem_bytes = elem_bytes;
+    c->first_diff = -1;
+    kvc_status st = kvc_sha256_buffer(ref, bytes, c->sha_ref);
+    if (st == KVC_OK)
+        st = kvc_sha256_buffer(test, bytes, c->sha_test);
+    if (st != KVC_OK)
+        return kvc_error_set(err, st, "SHA-256 of an output");
+    if (memcmp(ref, test, bytes) != 0) {
+        const unsigned char *a = (const unsigned char *)ref, *b = (const unsigned char *)test;
+        for (int64_t i = 0; i < n; i++) {
+            if (memcmp(a + i * elem_bytes, b + i * elem_bytes, (size_t)elem_bytes) != 0) {
+                c->first_diff = i;
+                if (elem_bytes == 2) {
+                    uint16_t u, v;
+                    memcpy(&u, a + i * 2, 2);
+                    memcpy(&v, b + i * 2, 2);
+                    c->ref_bits = u;
+                    c->test_bits = v;
+                } else {
+                    memcpy(&c->ref_bits, a + i * 4, 4);
+                    memcpy(&c->test_bits, b + i * 4, 4);
+                }
+                break;
+            }
+        }
+    }
+    c->identical = c->first_diff < 0 && c->problem[0] == '\0';
+    return KVC_OK;
+}
+
+/* Compares the two sides' outputs and reports the case. */
+static void finish(runner *r, kvc_equiv_case *c, void *out[2], int64_t n, int elem_bytes)
+{
+    if (r->fatal != KVC_OK)
+        return;
+    if (out[0] != NULL && out[1] != NULL && c->problem[0] == '\0') {
+        kvc_status st = kvc_equiv_compare(out[0], out[1], n, elem_bytes, c, r->err);
+        if (st != KVC_OK) {
+            r->fatal = st;
+            return;
+        }
+    } else {
+        c->identical = 0;
+        c->elem_bytes = elem_bytes;
+    }
+    r->total++;
+    r->identical += c->identical;
+    if (r->fn != NULL)
+        r->fn(r->arg, c);
+}
+
+static int nomem(runner *r, const char *what)
+{
+    r->fatal = kvc_error_set(r->err, KVC_NOMEM, "equiv inputs for %s", what);
+    return 0;
+}
+
+static int wanted(const runner *r, kvc_equiv_op op)
+{
+    unsigned m = r->opt->ops == 0 ? KVC_EQUIV_ALL_OPS : r->opt->ops;
+    return (m >> op) & 1u;
+}
+
+static const char *variant(int adv)
+{
+    return adv ? "adversarial" : "random";
+}
+
+/* ------------------------------------------------------------ matmul */
+
+static void case_matmul(runner *r, int index, int64_t m, int64_t k, int64_t n, int adv)
+{
+    kvc_equiv_case c;
+    case_init(&c, "matmul/%lldx%lldx%lld/%s", (long long)m, (long long)k, (long long)n,
+              variant(adv));
+    rng g = rng_for(r->opt->seed, KVC_EQUIV_MATMUL, index);
+    float *x = (float *)malloc(sizeof(float) * (size_t)(m * k));
+    float *w = (float *)malloc(sizeof(float) * (size_t)(n * k));
+    gbuf yb[2] = {{NULL, 0}, {NULL, 0}};
+    void *y[2] = {NULL, NULL};
+    if (x == NULL || w == NULL) {
+        nomem(r, c.id);
+        goto done;
+    }
+    /* adversarial magnitudes stay below 2^63, so every product is finite
+     * and no chain can meet inf - inf */
+    fill_f32(&g, x, m * k, adv, 62);
+    fill_f32(&g, w, n * k, adv, 62);
+    if (adv)
+        zero_rows_f32(x, m, k);
+    for (int s = 0; s < 2; s++) {
+        const kvc_backend *be = r->be[s];
+        kvc_error e;
+        kvc_error_clear(&e);
+        y[s] = gbuf_alloc(&yb[s], sizeof(float) * (size_t)(m * n));
+        if (y[s] == NULL) {
+            nomem(r, c.id);
+            goto done;
+        }
+        if (kvc_backend_matmul_once(be, x, m, w, n, k, (float *)y[s], &e) != KVC_OK)
+            call_failed(&c, r, s, &e);
+        guard_check(&c, r, s, &yb[s], "y");
+    }
+    finish(r, &c, y, m * n, 4);
+done:
+    free(x);
+    free(w);
+    gbuf_free(&yb[0]);
+    gbuf_free(&yb[1]);
+}
+
+/* ------------------------------------------------------------ round_bf16 */
+
+static void case_round(runner *r, int index, int64_t n, int adv)
+{
+    kvc_equiv_case c;
+    case_init(&c, "round_bf16/%lld/%s", (long long)n, variant(adv));
+    rng g = rng_for(r->opt->seed, KVC_EQUIV_ROUND_BF16, index);
+    float *x = (float *)malloc(sizeof(float) * (size_t)n);
+    gbuf b[2] = {{NULL, 0}, {NULL, 0}};
+    void *y[2] = {NULL, NULL};
+    if (x == NULL) {
+        nomem(r, c.id);
+        goto done;
+    }
+    for (int64_t i = 0; i < n; i++) {
+        if (!adv) {
+            x[i] = f_normal(&g, -40, 40);
+            continue;
+        }
+        uint64_t q = rnext(&g);
+        uint32_t bits = (uint32_t)q;
+        switch ((q >> 40) % 8) {
+        case 0: /* any NaN (integer code keeps its bits) or infinity */
+            bits = (bits & 0x807FFFFFu) | 0x7F800000u;
+            break;
+        case 1: /* a tie */
+            bits = (bits & 0xFFFF0000u) | 0x8000u;
+            break;
+        case 2: /* just below the largest finite bf16 tie: rounds to inf */
+            bits = (bits & 0x80000000u) | 0x7F7F8000u | (uint32_t)((q >> 20) & 1u);
+            break;
+        case 3: /* subnormal */
+            bits &= 0x807FFFFFu;
+            break;
+        default: /* any bit pattern */
+            break;
+        }
+        x[i] = from_bits(bits);
+    }
+    for (int s = 0; s < 2; s++) {
+        kvc_error e;
+        kvc_error_clear(&e);
+        y[s] = gbuf_alloc(&b[s], sizeof(float) * (size_t)n);
+        if (y[s] == NULL) {
+            nomem(r, c.id);
+            goto done;
+        }
+        memcpy(y[s], x, sizeof(float) * (size_t)n);
+        if (r->be[s]->round_bf16(r->be[s], (float *)y[s], n, &e) != KVC_OK)
+            call_failed(&c, r, s, &e);
+        guard_check(&c, r, s, &b[s], "x");
+    }
+    finish(r, &c, y, n, 4);
+done:
+    free(x);
+    gbuf_free(&b[0]);
+    gbuf_free(&b[1]);
+}
+
+/* ------------------------------------------------------------ act_quant */
+
+static void case_act_quant(runner *r, int index, int64_t rows, int64_t cols, int adv)
+{
+    kvc_equiv_case c;
+    case_init(&c, "act_quant/%lldx%lld/%s", (long long)rows, (long long)cols, variant(adv));
+    rng g = rng_for(r->opt->seed, KVC_EQUIV_ACT_QUANT, index);
+    int64_t n = rows * cols;
+    float *x = (float *)malloc(sizeof(float) * (size_t)n);
+    gbuf b[2] = {{NULL, 0}, {NULL, 0}};
+    void *y[2] = {NULL, NULL};
+    if (x == NULL) {
+        nomem(r, c.id);
+        goto done;
+    }
+    fill_f32(&g, x, n, adv, 126);
+    if (adv)
+        zero_rows_f32(x, rows, cols);
+    for (int s = 0; s < 2; s++) {
+        kvc_error e;
+        kvc_error_clear(&e);
+        y[s] = gbuf_alloc(&b[s], sizeof(float) * (size_t)n);
+        if (y[s] == NULL) {
+            nomem(r, c.id);
+            goto done;
+        }
+        memcpy(y[s], x, sizeof(float) * (size_t)n);
+        if (r->be[s]->act_quant(r->be[s], (float *)y[s], rows, cols, &e) != KVC_OK)
+            call_failed(&c, r, s, &e);
+        guard_check(&c, r, s, &b[s], "x");
+    }
+    finish(r, &c, y, n, 4);
+done:
+    free(x);
+    gbuf_free(&b[0]);
+    gbuf_free(&b[1]);
+}
+
+/* ------------------------------------------------------------ rmsnorm */
+
+static void case_rmsnorm(runner *r, int index, int64_t rows, int64_t d, int adv)
+{
+    kvc_equiv_case c;
+    case_init(&c, "rmsnorm/%lldx%lld/%s", (long long)rows, (long long)d, variant(adv));
+    rng g = rng_for(r->opt->seed, KVC_EQUIV_RMSNORM, index);
+    int64_t n = rows * d;
+    float *x = (float *)malloc(sizeof(float) * (size_t)n);
+    float *gw = (float *)malloc(sizeof(float) * (size_t)d);
+    gbuf b[2] = {{NULL, 0}, {NULL, 0}};
+    void *y[2] = {NULL, NULL};
+    if (x == NULL || gw == NULL) {
+        nomem(r, c.id);
+        goto done;
+    }
+    /* huge rows overflow the sum of squares to inf: r = 0, y = +-0 */
+    fill_f32(&g, x, n, adv, 126);
+    if (adv)
+        zero_rows_f32(x, rows, d);
+    for (int64_t i = 0; i < d; i++) /* the norm weight is a widened bf16 */
+        gw[i] = kvc_round_bf16(adv ? f_adv(&g, 20) : f_normal(&g, -2, 2));
+    for (int s = 0; s < 2; s++) {
+        kvc_error e;
+        kvc_error_clear(&e);
+        y[s] = gbuf_alloc(&b[s], sizeof(uint16_t) * (size_t)n);
+        if (y[s] == NULL) {
+            nomem(r, c.id);
+            goto done;
+        }
+        if (r->be[s]->rmsnorm(r->be[s], x, rows, d, gw, KVC_V4_NORM_EPS, (uint16_t *)y[s], &e) !=
+            KVC_OK)
+            call_failed(&c, r, s, &e);
+        guard_check(&c, r, s, &b[s], "y");
+    }
+    finish(r, &c, y, n, 2);
+done:
+    free(x);
+    free(gw);
+    gbuf_free(&b[0]);
+    gbuf_free(&b[1]);
+}
+
+/* ------------------------------------------------------------ rope */
+
+typedef struct rope_shape {
+    int64_t rows, stride, offset;
+    int nfreq;
+    int64_t pos_step;
+    int freqs; /* 0 main (10000), 1 compressor with YaRN (160000), 2 random */
+} rope_shape;
+
+static void case_rope(runner *r, int index, const rope_shape *sh, int adv)
+{
+    kvc_equiv_case c;
+    static const char *const fnames[3] = {"base10000", "base160000-yarn", "randfreq"};
+    case_init(&c, "rope/%lldx%lld+%lld:%d@%lld/%s/%s", (long long)sh->rows,
+              (long long)sh->stride, (long long)sh->offset, sh->nfreq, (long long)sh->pos_step,
+              fnames[sh->freqs], variant(adv));
+    rng g = rng_for(r->opt->seed, KVC_EQUIV_ROPE, index);
+    int64_t n = sh->rows * sh->stride;
+    uint16_t *x = (uint16_t *)malloc(sizeof(uint16_t) * (size_t)n);
+    float *freqs = (float *)malloc(sizeof(float) * (size_t)sh->nfreq);
+    gbuf b[2] = {{NULL, 0}, {NULL, 0}};
+    void *y[2] = {NULL, NULL};
+    if (x == NULL || freqs == NULL) {
+        nomem(r, c.id);
+        goto done;
+    }
+    fill_bf16(&g, x, sh->rows, sh->stride, adv);
+    if (sh->freqs < 2 && sh->nfreq == KVC_ROPE_NFREQ) {
+        kvc_rope_freqs(sh->freqs == 0 ? 10000.0f : 160000.0f, sh->freqs == 1, freqs);
+    } else {
+        /* large frequencies make angles up to 2^34: the large-argument
+         * reduction of sin and cos */
+        for (int i = 0; i < sh->nfreq; i++)
+            freqs[i] = f_normal(&g, -24, 10);
+    }
+    for (int s = 0; s < 2; s++) {
+        kvc_error e;
+        kvc_error_clear(&e);
+        y[s] = gbuf_alloc(&b[s], sizeof(uint16_t) * (size_t)n);
+        if (y[s] == NULL) {
+            nomem(r, c.id);
+            goto done;
+        }
+        memcpy(y[s], x, sizeof(uint16_t) * (size_t)n);
+        if (r->be[s]->rope(r->be[s], (uint16_t *)y[s], sh->rows, sh->stride, sh->offset, freqs,
+                           sh->nfreq, sh->pos_step, &e) != KVC_OK)
+            call_failed(&c, r, s, &e);
+        guard_check(&c, r, s, &b[s], "x");
+    }
+    finish(r, &c, y, n, 2);
+done:
+    free(x);
+    free(freqs);
+    gbuf_free(&b[0]);
+    gbuf_free(&b[1]);
+}
+
+/* ------------------------------------------------------------ pool */
+
+static void case_pool(runner *r, int index, int64_t tokens, int64_t ratio, int overlap,
+                      int64_t d, int adv)
+{
+    kvc_equiv_case c;
+    case_init(&c, "pool/t%lld-r%lld-%s-d%lld/%s", (long long)tokens, (long long)ratio,
+              overlap ? "overlap" : "plain", (long long)d, variant(adv));
+    rng g = rng_for(r->opt->seed, KVC_EQUIV_POOL, index);
+    int64_t width = overlap ? 2 * d : d, windows = tokens / ratio;
+    int64_t n = tokens * width;
+    float *kv = (float *)malloc(sizeof(float) * (size_t)n);
+    float *score = (float *)malloc(sizeof(float) * (size_t)n);
+    float *ape = (float *)malloc(sizeof(float) * (size_t)(ratio * width));
+    gbuf b[2] = {{NULL, 0}, {NULL, 0}};
+    void *y[2] = {NULL, NULL};
+    if (kv == NULL || score == NULL || ape == NULL) {
+        nomem(r, c.id);
+        goto done;
+    }
+    /* |score|, |ape| < 2^101: score + ape and v - max stay finite, so no
+     * softmax step meets inf - inf */
+    fill_f32(&g, kv, n, adv, 100);
+    fill_f32(&g, score, n, adv, 100);
+    fill_f32(&g, ape, ratio * width, adv, 100);
+    if (adv) /* equal scores across a window: ties in the max, equal weights */
+        for (int64_t t = 0; t < tokens; t++)
+            if ((t / ratio) % 3 == 1)
+                for (int64_t ch = 0; ch < width; ch++)
+                    score[t * width + ch] = score[(t / ratio) * ratio * width + ch];
+    for (int s = 0; s < 2; s++) {
+        kvc_error e;
+        kvc_error_clear(&e);
+        y[s] = gbuf_alloc(&b[s], sizeof(float) * (size_t)(windows * d));
+        if (y[s] == NULL) {
+            nomem(r, c.id);
+            goto done;
+        }
+        if (r->be[s]->pool(r->be[s], kv, score, ape, tokens, ratio, overlap, d, (float *)y[s],
+                           &e) != KVC_OK)
+            call_failed(&c, r, s, &e);
+        guard_check(&c, r, s, &b[s], "out");
+    }
+    finish(r, &c, y, windows * d, 4);
+done:
+    free(kv);
+    free(score);
+    free(ape);
+    gbuf_free(&b[0]);
+    gbuf_free(&b[1]);
+}
+
+/* ------------------------------------------------------------ kvsim */
+
+static void case_kvsim(runner *r, int index, int64_t rows, int64_t stride, int64_t dims,
+                       kvc_kvsim_kind kind, int adv)
+{
+    static const char *const kinds[3] = {"uniform127", "e4m3", "e4m3_pow2"};
+    kvc_equiv_case c;
+    case_init(&c, "kvsim/%s/%lldx%lld:%lld/%s", kinds[kind], (long long)rows,
+              (long long)stride, (long long)dims, variant(adv));
+    rng g = rng_for(r->opt->seed, KVC_EQUIV_KVSIM, index);
+    int64_t n = rows * stride;
+    uint16_t *x = (uint16_t *)malloc(sizeof(uint16_t) * (size_t)n);
+    gbuf b[2] = {{NULL, 0}, {NULL, 0}};
+    void *y[2] = {NULL, NULL};
+    if (x == NULL) {
+        nomem(r, c.id);
+        goto done;
+    }
+    fill_bf16(&g, x, rows, stride, adv);
+    if (adv) /* a block of subnormals only, a block with one huge value */
+        for (int64_t row = 0; row < rows; row++) {
+            if (row % 7 == 5 && dims >= 64)
+                for (int64_t i = 0; i < 64; i++)
+                    x[row * stride + i] = (uint16_t)((rnext(&g) & 0x807Fu) | 1u);
+            if (row % 7 == 6 && dims >= 64)
+                x[row * stride + (int64_t)(rnext(&g) % 64)] = 0x7F7Fu; /* bf16 max */
+        }
+    for (int s = 0; s < 2; s++) {
+        kvc_error e;
+        kvc_error_clear(&e);
+        y[s] = gbuf_alloc(&b[s], sizeof(uint16_t) * (size_t)n);
+        if (y[s] == NULL) {
+            nomem(r, c.id);
+            goto done;
+        }
+        memcpy(y[s], x, sizeof(uint16_t) * (size_t)n);
+        if (r->be[s]->kvsim(r->be[s], (uint16_t *)y[s], rows, stride, dims, kind, &e) != KVC_OK)
+            call_failed(&c, r, s, &e);
+        guard_check(&c, r, s, &b[s], "x");
+    }
+    finish(r, &c, y, n, 2);
+done:
+    free(x);
+    gbuf_free(&b[0]);
+    gbuf_free(&b[1]);
+}
+
+/* ------------------------------------------------------------ dequant */
+
+static void case_dequant(runner *r, int index, int64_t rows, int64_t cols, int adv)
+{
+    kvc_equiv_case c;
+    case_init(&c, "dequant/%lldx%lld/%s", (long long)rows, (long long)cols, variant(adv));
+    rng g = rng_for(r->opt->seed, KVC_EQUIV_DEQUANT, index);
+    int64_t n = rows * cols, sr = (rows + 127) / 128, sc = (cols + 127) / 128;
+    uint8_t *w = (uint8_t *)malloc((size_t)n);
+    uint8_t *scale = (uint8_t *)malloc((size_t)(sr * sc));
+    gbuf b[2] = {{NULL, 0}, {NULL, 0}};
+    void *y[2] = {NULL, NULL};
+    if (w == NULL || scale == NULL) {
+        nomem(r, c.id);
+        goto done;
+    }
+    /* no NaN codes (E4M3 0x7F / 0xFF, E8M0 0xFF): a NaN product's bits
+     * are the hardware's (see v4/equiv.h) */
+    for (int64_t i = 0; i < n; i++) {
+        uint8_t v = (uint8_t)rnext(&g);
+        if ((v & 0x7Fu) == 0x7Fu)
+            v ^= 1u; /* 0x7E: +-448 */
+        w[i] = v;
+    }
+    for (int64_t i = 0; i < sr * sc; i++) {
+        uint64_t q = rnext(&g);
+        if (!adv) {
+            scale[i] = (uint8_t)(110 + q % 30);
+        } else {
+            /* the extremes: 2^-127 (subnormal), 2^-126, 2^0, 2^127 (overflow to inf) */
+            static const uint8_t ends[5] = {0x00, 0x01, 0x7F, 0xFE, 0xFD};
+            scale[i] = (q >> 32) % 2 ? ends[q % 5] : (uint8_t)(q % 0xFF);
+        }
+    }
+    if (r->opt->ref_dequant == NULL || r->opt->test_dequant == NULL) {
+        add_problem(&c, "no dequantization function given");
+        finish(r, &c, y, 0, 4);
+        goto done;
+    }
+    for (int s = 0; s < 2; s++) {
+        kvc_error e;
+        kvc_error_clear(&e);
+        y[s] = gbuf_alloc(&b[s], sizeof(float) * (size_t)n);
+        if (y[s] == NULL) {
+            nomem(r, c.id);
+            goto done;
+        }
+        kvc_equiv_dequant_fn fn = s == 0 ? r->opt->ref_dequant : r->opt->test_dequant;
+        void *arg = s == 0 ? r->opt->ref_dequant_arg : r->opt->test_dequant_arg;
+        if (fn(arg, w, rows, cols, scale, sr, sc, (float *)y[s], &e) != KVC_OK)
+            call_failed(&c, r, s, &e);
+        guard_check(&c, r, s, &b[s], "out");
+    }
+    finish(r, &c, y, n, 4);
+done:
+    free(w);
+    free(scale);
+    gbuf_free(&b[0]);
+    gbuf_free(&b[1]);
+}
+
+/* ------------------------------------------------------------ the cases */
+
+static void run_matmul(runner *r)
+{
+    static const int64_t big[][3] = {{2048, 4096, 512}, {2048, 4096, 1024}};
+    static const int64_t odd[][3] = {{1, 1, 1},     {3, 5, 7},     {127, 129, 131},
+                                     {1, 4096, 512}, {130, 8, 260}, {64, 64, 64},
+                                     {200, 12, 33}, {129, 4096, 65}, {257, 7, 129}};
+    int idx = 0;
+    if (r->opt->large)
+        for (size_t i = 0; i < sizeof big / sizeof big[0] && r->fatal == KVC_OK; i++)
+            case_matmul(r, idx++, big[i][0], big[i][1], big[i][2], 0);
+    for (size_t i = 0; i < sizeof odd / sizeof odd[0] && r->fatal == KVC_OK; i++)
+        for (int adv = 0; adv < 2 && r->fatal == KVC_OK; adv++)
+            case_matmul(r, idx++, odd[i][0], odd[i][1], odd[i][2], adv);
+}
+
+static void run_round(runner *r)
+{
+    static const int64_t ns[] = {1, 7, 1000003};
+    int idx = 0;
+    if (r->opt->large)
+        case_round(r, idx++, 2048 * 512, 0);
+    for (size_t i = 0; i < sizeof ns / sizeof ns[0] && r->fatal == KVC_OK; i++)
+        for (int adv = 0; adv < 2 && r->fatal == KVC_OK; adv++)
+            case_round(r, idx++, ns[i], adv);
+}
+
+static void run_act_quant(runner *r)
+{
+    static const int64_t odd[][2] = {{1, 128}, {3, 128}, {5, 384}, {64, 4096}};
+    int idx = 0;
+    if (r->opt->large)
+        case_act_quant(r, idx++, 2048, 4096, 0);
+    for (size_t i = 0; i < sizeof odd / sizeof odd[0] && r->fatal == KVC_OK; i++)
+        for (int adv = 0; adv < 2 && r->fatal == KVC_OK; adv++)
+            case_act_quant(r, idx++, odd[i][0], odd[i][1], adv);
+}
+
+static void run_rmsnorm(runner *r)
+{
+    static const int64_t big[][2] = {{2048, 512}, {512, 512}, {16, 512}};
+    static const int64_t odd[][2] = {{1, 1}, {3, 7}, {127, 129}, {33, 512}, {5, 4096}};
+    int idx = 0;
+    if (r->opt->large)
+        for (size_t i = 0; i < sizeof big / sizeof big[0] && r->fatal == KVC_OK; i++)
+            case_rmsnorm(r, idx++, big[i][0], big[i][1], 0);
+    for (size_t i = 0; i < sizeof odd / sizeof odd[0] && r->fatal == KVC_OK; i++)
+        for (int adv = 0; adv < 2 && r->fatal == KVC_OK; adv++)
+            case_rmsnorm(r, idx++, odd[i][0], odd[i][1], adv);
+}
+
+static void run_rope(runner *r)
+{
+    static const rope_shape big[] = {{2048, 512, 448, 32, 1, 0},
+                                      {512, 512, 448, 32, 4, 1},
+                                      {16, 512, 448, 32, 128, 1}};
+    static const rope_shape odd[] = {{1, 2, 0, 1, 0, 2},      {3, 7, 1, 3, 5, 2},
+                                      {127, 129, 0, 64, 2, 2}, {33, 512, 448, 32, 1, 0},
+                                      {40, 512, 448, 32, 4096, 1}};
+    int idx = 0;
+    if (r->opt->large)
+        for (size_t i = 0; i < sizeof big / sizeof big[0] && r->fatal == KVC_OK; i++)
+            case_rope(r, idx++, &big[i], 0);
+    for (size_t i = 0; i < sizeof odd / sizeof odd[0] && r->fatal == KVC_OK; i++)
+        for (int adv = 0; adv < 2 && r->fatal == KVC_OK; adv++)
+            case_rope(r, idx++, &odd[i], adv);
+}
+
+static void run_pool(runner *r)
+{
+    static const int64_t big[][4] = {{2048, 4, 1, 512}, {2048, 128, 0, 512}};
+    static const int64_t odd[][4] = {{4, 4, 1, 1},   {8, 4, 1, 3},     {5, 1, 0, 7},
+                                     {12, 3, 0, 129}, {256, 128, 1, 5}, {256, 256, 0, 2},
+                                     {64, 4, 1, 512}};
+    int idx = 0;
+    if (r->opt->large)
+        for (size_t i = 0; i < sizeof big / sizeof big[0] && r->fatal == KVC_OK; i++)
+            case_pool(r, idx++, big[i][0], big[i][1], (int)big[i][2], big[i][3], 0);
+    for (size_t i = 0; i < sizeof odd / sizeof odd[0] && r->fatal == KVC_OK; i++)
+        for (int adv = 0; adv < 2 && r->fatal == KVC_OK; adv++)
+            case_pool(r, idx++, odd[i][0], odd[i][1], (int)odd[i][2], odd[i][3], adv);
+}
+
+static void run_kvsim(runner *r)
+{
+    static const int64_t odd[][3] = {{1, 64, 64}, {3, 70, 64}, {127, 129, 128}, {50, 512, 448}};
+    int idx = 0;
+    for (int kind = 0; kind < 3 && r->fatal == KVC_OK; kind++) {
+        if (r->opt->large)
+            case_kvsim(r, idx++, 2048, 512, 448, (kvc_kvsim_kind)kind, 0);
+        for (size_t i = 0; i < sizeof odd / sizeof odd[0] && r->fatal == KVC_OK; i++)
+            for (int adv = 0; adv < 2 && r->fatal == KVC_OK; adv++)
+                case_kvsim(r, idx++, odd[i][0], odd[i][1], odd[i][2], (kvc_kvsim_kind)kind, adv);
+    }
+}
+
+static void run_dequant(runner *r)
+{
+    static const int64_t odd[][2] = {{1, 1}, {130, 257}, {129, 128}, {3, 4099}};
+    int idx = 0;
+    if (r->opt->large) {
+        case_dequant(r, idx++, 512, 4096, 0);
+        case_dequant(r, idx++, 1024, 4096, 0);
+    }
+    for (size_t i = 0; i < sizeof odd / sizeof odd[0] && r->fatal == KVC_OK; i++)
+        for (int adv = 0; adv < 2 && r->fatal == KVC_OK; adv++)
+            case_dequant(r, idx++, odd[i][0], odd[i][1], adv);
+}
+
+kvc_status kvc_equiv_ops(const kvc_backend *ref, const kvc_backend *test,
+                         const kvc_equiv_options *opt, kvc_equiv_report_fn fn, void *arg,
+                         int *identical, int *total, kvc_error *err)
+{
+    runner r;
+    memset(&r, 0, sizeof r);
+    r.be[0] = ref;
+    r.be[1] = test;
+    r.opt = opt;
+    r.fn = fn;
+    r.arg = arg;
+    r.fatal = KVC_OK;
+    r.err = err;
+    typedef void (*run_fn)(runner *);
+    static const run_fn runs[KVC_EQUIV_OP_COUNT] = {run_matmul, run_round, run_act_quant,
+                                                    run_rmsnorm, run_rope,  run_pool,
+                                                    run_kvsim,  run_dequant};
+    for (int op = 0; op < KVC_EQUIV_OP_COUNT && r.fatal == KVC_OK; op++)
+        if (wanted(&r, (kvc_equiv_op)op))
+            runs[op](&r);
+    *identical = r.identical;
+    *total = r.total;
+    return r.fatal;
+}
+
+/* ------------------------------------------------------------ the pipeline */
+
+kvc_status kvc_equiv_pipeline(const kvc_backend *ref, const kvc_backend *test,
+                              const char *shard_dir, const char *hidden_path,
+                              kvc_equiv_report_fn fn, void *arg, int *identical, int *total,
+                              kvc_error *err)
+{
+    *identical = *total = 0;
+    kvc_v4_hidden *h = NULL;
+    kvc_v4_model *model[2] = {NULL, NULL};
+    float *x = NULL;
+    kvc_status st = kvc_v4_hidden_open(hidden_path, &h, err);
+    if (st != KVC_OK)
+        return st;
+    int64_t S = kvc_v4_hidden_seq_len(h);
+    x = (float *)malloc(sizeof(float) * (size_t)S * KVC_V4_HIDDEN_DIM);
+    if (x == NULL) {
+        st = kvc_error_set(err, KVC_NOMEM, "hidden states [%lld, 4096]", (long long)S);
+        goto done;
+    }
+    if ((st = kvc_v4_hidden_read(h, 0, x, err)) != KVC_OK ||
+        (st = kvc_v4_model_load(ref, shard_dir, &model[0], err)) != KVC_OK ||
+        (st = kvc_v4_model_load(test, shard_dir, &model[1], err)) != KVC_OK)
+        goto done;
+    for (int p = 0; p < kvc_profile_count(); p++) {
+        const kvc_profile *prof = kvc_profile_at(p);
+        kvc_v4_streams out[2];
+        memset(out, 0, sizeof out);
+        kvc_error e[2];
+        kvc_status cs[2];
+        for (int s = 0; s < 2; s++) {
+            kvc_error_clear(&e[s]);
+            cs[s] = kvc_v4_streams_compute(model[s], prof, x, S, &out[s], &e[s]);
+        }
+        for (int k = 0; k < KVC_V4_NSTREAMS; k++) {
+            kvc_equiv_case c;
+            case_init(&c, "pipeline/%s/%s", prof->name, kvc_v4_stream_name((kvc_v4_stream)k));
+            char buf[512];
+            for (int s = 0; s < 2; s++)
+                if (cs[s] != KVC_OK)
+                    add_problem(&c, "%s failed: %s", s == 0 ? ref->name : test->name,
+                                kvc_error_format(&e[s], buf, sizeof buf));
+            int64_t n = S / kvc_v4_stream_ratio((kvc_v4_stream)k) * KVC_V4_HEAD_DIM;
+            if (c.problem[0] == '\0') {
+                st = kvc_equiv_compare(out[0].kv[k], out[1].kv[k], n, 2, &c, err);
+                if (st != KVC_OK) {
+                    kvc_v4_streams_free(&out[0]);
+                    kvc_v4_streams_free(&out[1]);
+                    goto done;
+                }
+            }
+            (*total)++;
+            *identical += c.identical;
+            if (fn != NULL)
+                fn(arg, &c);
+        }
+        kvc_v4_streams_free(&out[0]);
+        kvc_v4_streams_free(&out[1]);
+    }
+done:
+    kvc_v4_model_destroy(model[0]);
+    kvc_v4_model_destroy(model[1]);
+    kvc_v4_hidden_close(h);
+    free(x);
+    return st;
+}

@@ -1,8 +1,8 @@
 #!/bin/sh
 # kvcert certify: TAP shape, exit statuses 0/1/2/3, a tampered case fails
 # with expected vs got in hex, malformed case files are refused with their
-# own errors, --report is atomic, --backend cuda is refused in a build
-# without the CUDA backend, and --pin records a real-data case's inputs.
+# own errors, --report is atomic, --backend cuda is refused where there is
+# no CUDA (build or device), and --pin records a real-data case's inputs.
 # Digests of test files come from coreutils' sha256sum (an oracle
 # independent of kvcert).
 set -u
@@ -116,10 +116,25 @@ expect empty_root 3 "no case files" -- "$KVCERT" certify --root "$tmp/empty"
 expect missing_root 3 "is not a folder" -- "$KVCERT" certify --root "$tmp/nowhere"
 
 # ---------------------------------------------------------------- usage: exit 2
-expect backend_cuda 2 "kvcert: error: certify --backend cuda: backend not built in" -- \
-    "$KVCERT" certify --root "$CASES" --backend cuda
-expect backend_both 2 "backend not built in" -- "$KVCERT" certify --root "$CASES" --backend both
-expect backend_bad 2 "--backend is cpu, cuda or both" -- "$KVCERT" certify --backend tpu
+# --backend cuda|both: exit 2 in a build without CUDA, 3 with no device;
+# with a device the cases run (a mustfail case: the backend is not used).
+"$KVCERT" devices >"$tmp/devices" 2>&1
+dev=$?
+if grep -q '^cuda: not built in' "$tmp/devices"; then
+    expect backend_cuda 2 "kvcert: error: certify --backend cuda: backend not built in" -- \
+        "$KVCERT" certify --root "$CASES" --backend cuda
+    expect backend_both 2 "backend not built in" -- "$KVCERT" certify --root "$CASES" --backend both
+elif [ "$dev" -ne 0 ]; then
+    expect backend_cuda 3 "kvcert: error: certify --backend cuda: no CUDA device" -- \
+        "$KVCERT" certify --root "$CASES" --backend cuda
+    expect backend_both 3 "no CUDA device" -- "$KVCERT" certify --root "$CASES" --backend both
+else
+    expect backend_cuda 0 "1 of 1 passed" -- \
+        "$KVCERT" certify --root "$CASES" --backend cuda mustfail-wrong-dtype
+fi
+expect backend_auto 0 "1 of 1 passed" -- \
+    "$KVCERT" certify --root "$CASES" --backend auto mustfail-wrong-dtype
+expect backend_bad 2 "--backend is cpu, cuda, both or auto" -- "$KVCERT" certify --backend tpu
 expect bad_option 2 "unknown option" -- "$KVCERT" certify --frobnicate
 expect lint_tap 2 "apply to runs" -- "$KVCERT" certify --lint --tap
 expect help 0 "usage: kvcert certify" "Exit status" -- "$KVCERT" certify --help

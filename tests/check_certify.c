@@ -615,12 +615,28 @@ END_TEST
 START_TEST(backend_hook)
 {
     kvc_cert_backend b = KVC_CERT_BACKEND_CUDA;
+    struct kvc_backend *cuda = NULL;
     kvc_error err;
     kvc_error_clear(&err);
-    ck_assert_int_eq(kvc_cert_backend_select("cpu", &b, &err), KVC_OK);
+    ck_assert_int_eq(kvc_cert_backend_select("cpu", &b, &cuda, &err), KVC_OK);
     ck_assert_int_eq(b, KVC_CERT_BACKEND_CPU);
-    ck_assert_int_eq(kvc_cert_backend_select("cuda", &b, &err), KVC_BACKEND_UNAVAILABLE);
-    ck_assert_int_eq(kvc_cert_backend_select("tpu", &b, &err), KVC_USAGE);
+    ck_assert_ptr_null(cuda);
+    ck_assert_int_eq(kvc_cert_backend_select("tpu", &b, &cuda, &err), KVC_USAGE);
+    /* auto never fails: both with a device, the CPU alone without */
+    ck_assert_int_eq(kvc_cert_backend_select("auto", &b, &cuda, &err), KVC_OK);
+    ck_assert(b == (cuda != NULL ? KVC_CERT_BACKEND_BOTH : KVC_CERT_BACKEND_CPU));
+    int have_cuda = cuda != NULL;
+    kvc_cert_backend_release(cuda);
+    kvc_status st = kvc_cert_backend_select("cuda", &b, &cuda, &err);
+    if (have_cuda) {
+        ck_assert_int_eq(st, KVC_OK);
+        ck_assert_int_eq(b, KVC_CERT_BACKEND_CUDA);
+        kvc_cert_backend_release(cuda);
+    } else {
+        /* no CUDA build, or no device */
+        ck_assert(st == KVC_BACKEND_UNAVAILABLE || st == KVC_CUDA_NO_DEVICE);
+        ck_assert_ptr_null(cuda);
+    }
     /* a case that needs CUDA skips on the CPU */
     char hex[65];
     size_t size;

@@ -17,6 +17,7 @@
 
 #include "cert/internal.h"
 #include "core/backend.h"
+#include "kernels/cuda_backend.h"
 #include "io/digest.h"
 
 struct kvc__cert_run {
@@ -47,36 +48,70 @@ const char *kvc_cert_outcome_name(kvc_cert_outcome o)
 
 const char *kvc_cert_backend_name(kvc_cert_backend b)
 {
-    return b == KVC_CERT_BACKEND_CUDA ? "cuda" : "cpu";
-}
-
-/* THE BACKEND HOOK (see certify.h). The CUDA backend table does not
- * exist yet in this build, whether or not the CUDA objects were compiled:
- * asking for it is a usage error with KVC_BACKEND_UNAVAILABLE's message.
- * When the table lands, this is where "cuda" is checked for a device
- * (KVC_CUDA_NO_DEVICE otherwise) and where the pipeline executors get the
- * table instead of kvc_backend_cpu(). */
-kvc_status kvc_cert_backend_select(const char *name, kvc_cert_backend *out, kvc_error *err)
-{
-    if (name != NULL && strcmp(name, "cpu") == 0) {
-        *out = KVC_CERT_BACKEND_CPU;
-        return KVC_OK;
+    switch (b) {
+    case KVC_CERT_BACKEND_CUDA:
+        return "cuda";
+    case KVC_CERT_BACKEND_BOTH:
+        return "both";
+    default:
+        return "cpu";
     }
-    if (name != NULL && strcmp(name, "cuda") == 0)
-        return kvc_error_set(err, KVC_BACKEND_UNAVAILABLE,
-                             "this kvcert has no CUDA backend table for conformance runs yet "
-                             "(only the CPU reference runs cases); run with --backend cpu");
-    return kvc_error_set(err, KVC_USAGE, "unknown backend '%s' (cpu, cuda)",
-                         name != NULL ? name : "(null)");
 }
 
-/* The table behind the selected backend. Only the CPU one exists; when
- * the CUDA table lands, KVC_CERT_BACKEND_CUDA maps to it here (and "both"
- * runs a case on each and compares the results). */
-const struct kvc_backend *kvc__cert_backend_table(const kvc__cert_run *run)
+/* THE BACKEND HOOK (see certify.h): the only place that makes backends.
+ * Another backend (a second GPU, another vendor) is added here and in
+ * kvc__cert_backend_table below. */
+kvc_status kvc_cert_backend_select(const char *name, kvc_cert_backend *out,
+                                   struct kvc_backend **cuda, kvc_error *err)
 {
-    (void)run;
+    *cuda = NULL;
+    *out = KVC_CERT_BACKEND_CPU;
+    if (name != NULL && strcmp(name, "cpu") == 0)
+        return KVC_OK;
+    int is_auto = name != NULL && strcmp(name, "auto") == 0;
+    kvc_cert_backend want = KVC_CERT_BACKEND_BOTH;
+    if (name != NULL && strcmp(name, "cuda") == 0)
+        want = KVC_CERT_BACKEND_CUDA;
+    else if (!is_auto && (name == NULL || strcmp(name, "both") != 0))
+        return kvc_error_set(err, KVC_USAGE, "unknown backend '%s' (cpu, cuda, both, auto)",
+                             name != NULL ? name : "(null)");
+    kvc_error e;
+    kvc_error_clear(&e);
+    kvc_status st = kvc_backend_cuda_create(0, cuda, &e);
+    if (st != KVC_OK) {
+        *cuda = NULL;
+        if (is_auto)
+            return KVC_OK; /* no CUDA here: the CPU alone */
+        if (err != NULL)
+            *err = e;
+        if (st == KVC_BACKEND_UNAVAILABLE)
+            kvc_error_set(err, st, "this kvcert was built without CUDA (only the CPU reference "
+                                   "runs cases); run with --backend cpu");
+        return st;
+    }
+    *out = want;
+    return KVC_OK;
+}
+
+void kvc_cert_backend_release(struct kvc_backend *cuda)
+{
+    kvc_backend_cuda_destroy(cuda);
+}
+
+/* The table behind one side of the selected backend: "cpu" and the first
+ * side of "both" are the CPU reference, "cuda" and the second side of
+ * "both" the CUDA table. */
+const struct kvc_backend *kvc__cert_backend_table(const kvc__cert_run *run, int second)
+{
+    kvc_cert_backend b = run->res->backend;
+    if (b == KVC_CERT_BACKEND_CUDA || (b == KVC_CERT_BACKEND_BOTH && second))
+        return run->opt->cuda;
     return kvc_backend_cpu();
+}
+
+kvc_cert_backend kvc__cert_backend(const kvc__cert_run *run)
+{
+    return run->res->backend;
 }
 
 /* ------------------------------------------------------------ executors */
@@ -573,11 +608,18 @@ static void evaluate(kvc__cert_run *run)
         r->reason[0] = '\0';
 }
 
-static int backend_allowed(const kvc_case *c, kvc_cert_backend b)
+/* Where a case runs, given what it allows and what was selected; -1 when
+ * it cannot run here. */
+static int effective_backend(const kvc_case *c, kvc_cert_backend b)
 {
-    if (c->backend == KVC_CASE_BACKEND_ANY)
-        return 1;
-    return (c->backend == KVC_CASE_BACKEND_CPU) == (b == KVC_CERT_BACKEND_CPU);
+    switch (c->backend) {
+    case KVC_CASE_BACKEND_CPU:
+        return b == KVC_CERT_BACKEND_CUDA ? -1 : KVC_CERT_BACKEND_CPU;
+    case KVC_CASE_BACKEND_CUDA:
+        return b == KVC_CERT_BACKEND_CPU ? -1 : KVC_CERT_BACKEND_CUDA;
+    default:
+        return (int)b;
+    }
 }
 
 kvc_status kvc_cert_run(const kvc_case *c, const kvc_cert_options *opt, kvc_cert_result **out,
@@ -608,12 +650,14 @@ kvc_status kvc_cert_run(const kvc_case *c, const kvc_cert_options *opt, kvc_cert
         r->inputs[i].input = &c->inputs[i];
     *out = r;
     double t0 = now_s();
-    if (!backend_allowed(c, opt->backend)) {
+    int eff = effective_backend(c, opt->backend);
+    if (eff < 0 || (eff != KVC_CERT_BACKEND_CPU && opt->cuda == NULL)) {
         r->outcome = KVC_CERT_SKIP;
         kvc__cert_fmt(r->reason, sizeof r->reason, "needs the %s backend (running on %s)",
-                 kvc_case_backend_name(c->backend), kvc_cert_backend_name(opt->backend));
+                      kvc_case_backend_name(c->backend), kvc_cert_backend_name(opt->backend));
         return KVC_OK;
     }
+    r->backend = (kvc_cert_backend)eff;
     kvc__cert_run run;
     memset(&run, 0, sizeof run);
     run.c = c;

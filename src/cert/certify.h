@@ -2,7 +2,8 @@
  *
  * For one case (cert/case.h) the runner:
  *   1. skips it when its backend requirement excludes the selected
- *      backend;
+ *      backend (a "cpu" case under "both" runs on the CPU alone, a "cuda"
+ *      one on CUDA alone);
  *   2. makes a scratch folder ($TMPDIR or /tmp) with an empty "out"
  *      folder for the case's outputs;
  *   3. resolves every input: a file relative to the case, a generated
@@ -91,11 +92,14 @@ typedef enum kvc_cert_outcome {
 
 const char *kvc_cert_outcome_name(kvc_cert_outcome o); /* "PASS", ... */
 
-/* The compute backends `certify --backend` can name. */
+/* Where the V4 path of a case runs. */
 typedef enum kvc_cert_backend {
     KVC_CERT_BACKEND_CPU = 0,
-    KVC_CERT_BACKEND_CUDA = 1
+    KVC_CERT_BACKEND_CUDA = 1,
+    KVC_CERT_BACKEND_BOTH = 2 /* both, outputs compared byte for byte */
 } kvc_cert_backend;
+
+struct kvc_backend; /* core/backend.h */
 
 /* Progress of a long step: stage is a short text ("hashing
  * model-00002-of-00046.safetensors"), done of total units. */
@@ -104,18 +108,26 @@ typedef void (*kvc_cert_progress_fn)(void *arg, const char *case_id, const char 
 
 typedef struct kvc_cert_options {
     kvc_cert_backend backend;
-    kvc_cert_progress_fn progress; /* may be NULL */
+    const struct kvc_backend *cuda; /* the CUDA table, for CUDA and BOTH */
+    kvc_cert_progress_fn progress;  /* may be NULL */
     void *progress_arg;
-    const char *tmpdir;            /* scratch parent; NULL: $TMPDIR or /tmp */
+    const char *tmpdir;             /* scratch parent; NULL: $TMPDIR or /tmp */
 } kvc_cert_options;
 
-/* THE BACKEND HOOK: the one place a backend name becomes a backend.
- * "cpu" always works; "cuda" returns KVC_BACKEND_UNAVAILABLE (with its
- * message) until the CUDA backend table exists. When it does, this
- * function checks for a device and the runner passes the table to the
- * pipeline executors (see certify.c). */
-kvc_status kvc_cert_backend_select(const char *name, kvc_cert_backend *out, kvc_error *err);
-const char *kvc_cert_backend_name(kvc_cert_backend b);
+/* THE BACKEND HOOK: the one place a backend name becomes backends.
+ *   "cpu"   the CPU reference (always there);
+ *   "cuda"  the CUDA table on device 0 (kernels/cuda_backend.h);
+ *   "both"  both: a case's V4 path runs on each and the streams must be
+ *           identical (KVC_BACKEND_MISMATCH naming the first element that
+ *           differs); its assertions are evaluated on the CPU's results;
+ *   "auto"  "both" when a CUDA device is there, else "cpu" (never fails).
+ * "cuda" and "both" fail with KVC_BACKEND_UNAVAILABLE in a build without
+ * CUDA and KVC_CUDA_NO_DEVICE without a device. *cuda receives the CUDA
+ * table (NULL for "cpu"); release it with kvc_cert_backend_release. */
+kvc_status kvc_cert_backend_select(const char *name, kvc_cert_backend *out,
+                                   struct kvc_backend **cuda, kvc_error *err);
+void kvc_cert_backend_release(struct kvc_backend *cuda);
+const char *kvc_cert_backend_name(kvc_cert_backend b); /* "cpu", "cuda", "both" */
 
 /* One input as checked. */
 typedef struct kvc_cert_input_result {

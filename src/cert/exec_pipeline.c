@@ -3,7 +3,10 @@
  *
  * pipeline: the three streams of every passage under the case's profile,
  * each stream's SHA-256 taken over its bf16 bytes (little-endian, row-major),
- * passages concatenated in order.
+ * passages concatenated in order. On --backend both the streams are
+ * computed on the CPU and on CUDA and must be the same bytes, passage by
+ * passage (KVC_BACKEND_MISMATCH names the first element that differs); the
+ * digests are the CPU's.
  *
  * real-data: THIS BUILD HAS NO CODECS OR METRICS YET (src/codec, the
  * stats metrics and audit arrive with the codec branch): the parameters
@@ -151,6 +154,7 @@ typedef kvc_status (*passage_fn)(void *arg, int64_t passage, const kvc_v4_stream
 
 typedef struct v4_run {
     kvc_v4_model *model;
+    kvc_v4_model *check; /* --backend both: the CUDA side */
     kvc_v4_hidden *hidden;
     float *x;
     EVP_MD_CTX *md[KVC_V4_NSTREAMS];
@@ -162,7 +166,27 @@ static void v4_run_free(v4_run *v)
         EVP_MD_CTX_free(v->md[i]);
     free(v->x);
     kvc_v4_hidden_close(v->hidden);
+    kvc_v4_model_destroy(v->check);
     kvc_v4_model_destroy(v->model);
+}
+
+/* Both backends' streams of one passage must be the same bytes. */
+static kvc_status same_streams(const kvc_v4_streams *a, const kvc_v4_streams *b, int64_t p,
+                               const char *name_a, const char *name_b, kvc_error *err)
+{
+    for (int i = 0; i < KVC_V4_NSTREAMS; i++) {
+        int64_t n = a->seq_len / kvc_v4_stream_ratio((kvc_v4_stream)i) * KVC_V4_HEAD_DIM;
+        for (int64_t j = 0; j < n; j++)
+            if (a->kv[i][j] != b->kv[i][j])
+                return kvc_error_set(err, KVC_BACKEND_MISMATCH,
+                                     "passage %lld, stream %s, row %lld, dim %lld: %s 0x%04x, "
+                                     "%s 0x%04x",
+                                     (long long)p, kvc_v4_stream_name((kvc_v4_stream)i),
+                                     (long long)(j / KVC_V4_HEAD_DIM),
+                                     (long long)(j % KVC_V4_HEAD_DIM), name_a, a->kv[i][j],
+                                     name_b, b->kv[i][j]);
+    }
+    return KVC_OK;
 }
 
 /* Runs profile prof over the first `passages` passages (0: all) and puts
@@ -176,7 +200,12 @@ static kvc_status run_streams(kvc__cert_run *run, const char *shard_dir, const c
     char stage[200];
     kvc__cert_fmt(stage, sizeof stage, "%s: loading the model", prof->name);
     kvc__cert_progress(run, stage, 0, 0);
-    kvc_status st = kvc_v4_model_load(kvc__cert_backend_table(run), shard_dir, &v.model, err);
+    const struct kvc_backend *be = kvc__cert_backend_table(run, 0);
+    const struct kvc_backend *be2 =
+        kvc__cert_backend(run) == KVC_CERT_BACKEND_BOTH ? kvc__cert_backend_table(run, 1) : NULL;
+    kvc_status st = kvc_v4_model_load(be, shard_dir, &v.model, err);
+    if (st == KVC_OK && be2 != NULL)
+        st = kvc_v4_model_load(be2, shard_dir, &v.check, err);
     if (st == KVC_OK)
         st = kvc_v4_hidden_open(hidden, &v.hidden, err);
     int64_t np = 0, S = 0;
@@ -208,6 +237,14 @@ static kvc_status run_streams(kvc__cert_run *run, const char *shard_dir, const c
         st = kvc_v4_hidden_read(v.hidden, p, v.x, err);
         if (st == KVC_OK)
             st = kvc_v4_streams_compute(v.model, prof, v.x, S, &s, err);
+        if (st == KVC_OK && v.check != NULL) {
+            kvc_v4_streams s2;
+            memset(&s2, 0, sizeof s2);
+            st = kvc_v4_streams_compute(v.check, prof, v.x, S, &s2, err);
+            if (st == KVC_OK)
+                st = same_streams(&s, &s2, p, be->name, be2->name, err);
+            kvc_v4_streams_free(&s2);
+        }
         for (int i = 0; st == KVC_OK && i < KVC_V4_NSTREAMS; i++) {
             int64_t rows = S / kvc_v4_stream_ratio((kvc_v4_stream)i);
             if (EVP_DigestUpdate(v.md[i], s.kv[i], (size_t)rows * KVC_V4_HEAD_DIM * 2) != 1)

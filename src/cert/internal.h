@@ -85,9 +85,11 @@ kvc_status kvc__cert_generate(kvc__cert_run *run, const kvc_case_input *in, cons
 
 /* Whether name is a profile of v4/profile.h (SPEC 4). */
 int kvc__cert_profile_known(const char *name);
-/* The backend table the V4 path runs on (the second half of the backend
- * hook, certify.c). */
-const struct kvc_backend *kvc__cert_backend_table(const kvc__cert_run *run);
+/* Where this run's V4 path runs, and the table of each side: second = 0
+ * the primary (CPU for "cpu" and "both", CUDA for "cuda"), second = 1 the
+ * CUDA side of "both" (the backend hook's second half, certify.c). */
+kvc_cert_backend kvc__cert_backend(const kvc__cert_run *run);
+const struct kvc_backend *kvc__cert_backend_table(const kvc__cert_run *run, int second);
 
 /* ------------------------------------------------------------ values */
 

@@ -14,7 +14,7 @@
 static void certify_help(FILE *out)
 {
     fprintf(out,
-            "usage: kvcert certify [CASE...] [--backend cpu|cuda|both] [--report R.json]\n"
+            "usage: kvcert certify [CASE...] [--backend cpu|cuda|both|auto] [--report R.json]\n"
             "                      [--tap] [--verbose] [--root DIR]\n"
             "       kvcert certify --lint [CASE...] [--root DIR]\n"
             "       kvcert certify --pin [CASE...] [--root DIR]\n"
@@ -31,8 +31,10 @@ static void certify_help(FILE *out)
             "is doing.\n"
             "\n"
             "Options:\n"
-            "  --backend B     cpu (default), cuda, or both (CPU and CUDA, results compared);\n"
-            "                  this build has only the CPU backend\n"
+            "  --backend B     where the V4 path of pipeline and real-data cases runs: cpu,\n"
+            "                  cuda (device 0), both (each, and their streams must be\n"
+            "                  identical; the CPU's results are asserted), or auto (the\n"
+            "                  default: both when a CUDA device is there, else cpu)\n"
             "  --report R      also write a JSON report (\"" KVC_CERT_REPORT_SCHEMA "\"):\n"
             "                  every input, every asserted value expected vs got\n"
             "  --tap           print TAP version 13 instead of the lines\n"
@@ -51,8 +53,9 @@ static void certify_help(FILE *out)
             "cache ($HF_HOME/hub, ~/.cache/huggingface/hub), $KVCERT_HIDDEN.\n"
             "\n"
             "Exit status: 0 every case passed or skipped; 1 a case failed (--lint: a case\n"
-            "file has a problem); 2 usage error (also --backend cuda without the CUDA\n"
-            "backend); 3 a case file is unreadable or malformed, an internal error, or\n"
+            "file has a problem); 2 usage error (also --backend cuda|both in a build\n"
+            "without CUDA); 3 a case file is unreadable or malformed, an internal error,\n"
+            "no CUDA device for --backend cuda|both, or\n"
             "--pin could not find or read an input.\n");
 }
 
@@ -313,12 +316,14 @@ static void print_verbose(const kvc_cert_result *r, const char *prefix)
     }
 }
 
-static int do_run(const certify_args *a, const case_set *cs, kvc_cert_backend backend)
+static int do_run(const certify_args *a, const case_set *cs, kvc_cert_backend backend,
+                  const struct kvc_backend *cuda)
 {
     status_line sl = {kvc_cli_stderr_is_tty(), 0, 0.0};
     kvc_cert_options opt;
     memset(&opt, 0, sizeof opt);
     opt.backend = backend;
+    opt.cuda = cuda;
     opt.progress = on_progress;
     opt.progress_arg = &sl;
     kvc_cert_result **results = calloc(cs->n, sizeof *results);
@@ -387,7 +392,7 @@ int kvc_cmd_certify(int argc, char **argv)
         {NULL, 0, NULL, 0}};
     certify_args a;
     memset(&a, 0, sizeof a);
-    a.backend = "cpu";
+    a.backend = "auto";
     int c;
     optind = 1;
     while ((c = getopt_long(argc, argv, "vh", opts, NULL)) != -1) {
@@ -428,21 +433,26 @@ int kvc_cmd_certify(int argc, char **argv)
     if (a.report != NULL && a.report[0] == '\0')
         return kvc_cli_usage_error("certify", "--report needs a file name");
     /* The backend is settled before any case is read: a build without
-     * CUDA refuses --backend cuda|both at once (exit 2). */
-    kvc_cert_backend backend = KVC_CERT_BACKEND_CPU;
+     * CUDA refuses --backend cuda|both at once (exit 2), a machine
+     * without a device too (exit 3); auto never fails. */
     if (strcmp(a.backend, "cpu") != 0 && strcmp(a.backend, "cuda") != 0 &&
-        strcmp(a.backend, "both") != 0)
-        return kvc_cli_usage_error("certify", "--backend is cpu, cuda or both, not '%s'",
+        strcmp(a.backend, "both") != 0 && strcmp(a.backend, "auto") != 0)
+        return kvc_cli_usage_error("certify", "--backend is cpu, cuda, both or auto, not '%s'",
                                    a.backend);
-    if (strcmp(a.backend, "cpu") != 0) {
+    kvc_cert_backend backend = KVC_CERT_BACKEND_CPU;
+    struct kvc_backend *cuda = NULL;
+    if (!a.lint && !a.pin) {
         kvc_error err;
         kvc_error_clear(&err);
-        kvc_status st = kvc_cert_backend_select("cuda", &backend, &err);
+        kvc_status st = kvc_cert_backend_select(a.backend, &backend, &cuda, &err);
         if (st != KVC_OK) {
             char what[64];
             snprintf(what, sizeof what, "certify --backend %s", a.backend);
-            return kvc_cli_fail(what, &err);
+            int rc = kvc_cli_fail(what, &err);
+            return st == KVC_CUDA_NO_DEVICE ? KVC_EXIT_BAD_INPUT : rc;
         }
+        if (a.verbose)
+            fprintf(stderr, "kvcert: certify: backend %s\n", kvc_cert_backend_name(backend));
     }
     case_set cs;
     memset(&cs, 0, sizeof cs);
@@ -453,9 +463,10 @@ int kvc_cmd_certify(int argc, char **argv)
         } else {
             rc = load_all(&cs, a.verbose);
             if (rc == KVC_EXIT_OK)
-                rc = a.pin ? do_pin(&cs, argc - optind > 0) : do_run(&a, &cs, backend);
+                rc = a.pin ? do_pin(&cs, argc - optind > 0) : do_run(&a, &cs, backend, cuda);
         }
     }
     case_set_free(&cs);
+    kvc_cert_backend_release(cuda);
     return rc;
 }

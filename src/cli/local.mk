@@ -10,11 +10,8 @@ kvcert_SOURCES += %reldir%/cmd_aggregate.c
 kvcert_SOURCES += %reldir%/cmd_dequant.c
 kvcert_SOURCES += %reldir%/cmd_synth.c
 kvcert_SOURCES += %reldir%/cmd_equiv.c
+kvcert_SOURCES += %reldir%/cmd_certify.c
 ## Commands that call cJSON / OpenSSL directly link them themselves
 ## (Debian's libtool does not pass libkvcert's dependencies on to programs).
-kvcert_SOURCES += %reldir%/cmd_streams.c
-kvcert_SOURCES += %reldir%/cmd_certify.c
-## Commands that build JSON with cJSON link it themselves (Debian's libtool
-## does not pass libkvcert's dependencies on to programs).
 kvcert_LDADD += $(CJSON_LIBS)
 kvcert_LDADD += $(CRYPTO_LIBS)

@@ -13,6 +13,11 @@ KVC_BENCHES += bench/bench_dequant
 bench_bench_dequant_SOURCES = bench/bench_dequant.c
 bench_bench_dequant_LDADD = libkvcert.la
 
+## KakeyaLattice codec throughput on 2 threads (bench/NOTES.md, "Codecs").
+KVC_BENCHES += bench/bench_codec
+bench_bench_codec_SOURCES = bench/bench_codec.c
+bench_bench_codec_LDADD = libkvcert.la -lm
+
 bench: $(KVC_BENCHES:=$(EXEEXT))
 	$(AM_V_at)for b in $(KVC_BENCHES:=$(EXEEXT)); do \
 	  echo "== $$b"; ./$$b || exit 1; \

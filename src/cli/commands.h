@@ -11,6 +11,7 @@
     X(dequant, "write one tensor of a safetensors file as F32 (FP8 dequantized)")\
     X(synth, "write synthetic V4-shaped shards, host hidden states and manifest")\
     X(streams, "run the V4 KV write path: shards + hidden states -> KV streams")\
+    X(codec, "encode KV vectors to a real E8/D4 bitstream (.kvcl) and back")   \
     X(aggregate, "recompute (and --check) a report's aggregates across passages")\
     X(equiv, "compare the CPU and CUDA backends byte for byte (a test: 77 = skip)")\
     X(certify, "run the conformance cases: golden data, must-fail inputs, real runs") \

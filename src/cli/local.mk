@@ -11,6 +11,7 @@ kvcert_SOURCES += %reldir%/cmd_dequant.c
 kvcert_SOURCES += %reldir%/cmd_synth.c
 kvcert_SOURCES += %reldir%/cmd_equiv.c
 kvcert_SOURCES += %reldir%/cmd_certify.c
+kvcert_SOURCES += %reldir%/cmd_codec.c
 ## Commands that call cJSON / OpenSSL directly link them themselves
 ## (Debian's libtool does not pass libkvcert's dependencies on to programs).
 kvcert_LDADD += $(CJSON_LIBS)

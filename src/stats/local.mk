@@ -27,3 +27,21 @@ tests_check_aggregate_SOURCES = tests/check_aggregate.c tests/testutil.h
 tests_check_aggregate_CFLAGS = $(TEST_CFLAGS) $(CJSON_CFLAGS)
 tests_check_aggregate_LDADD = $(TEST_LDADD) $(CJSON_LIBS)
 EXTRA_DIST += tests/aggregate_cli.sh tests/aggregate_shared.sh
+
+## metrics and audit (codec branch)
+libkvcert_la_SOURCES += \
+	%reldir%/metrics.c \
+	%reldir%/audit.c
+
+kvcstats_HEADERS += \
+	%reldir%/metrics.h \
+	%reldir%/audit.h
+
+check_PROGRAMS += tests/check_metrics tests/check_audit
+TESTS += tests/check_metrics tests/check_audit
+tests_check_metrics_SOURCES = tests/check_metrics.c tests/testutil.h
+tests_check_metrics_CFLAGS = $(TEST_CFLAGS)
+tests_check_metrics_LDADD = $(TEST_LDADD)
+tests_check_audit_SOURCES = tests/check_audit.c tests/testutil.h
+tests_check_audit_CFLAGS = $(TEST_CFLAGS)
+tests_check_audit_LDADD = $(TEST_LDADD)

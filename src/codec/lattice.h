@@ -1,0 +1,119 @@
+/* kvcert: closest-point search in the D_n and E8 lattices (SPEC.md 7.2 step 4).
+ *
+ * Conway & Sloane (1982), exactly as the published PyTorch code ran it in
+ * binary32:
+ *
+ *   D_n (n = 4 or 8):  f = rne(y) coordinate-wise (round half to even);
+ *     if sum(f) is odd: k = the FIRST index of the largest |y_k - f_k|, and
+ *     f_k moves one step toward y_k (+1 when y_k - f_k >= 0, else -1).
+ *     y_k - f_k is exact in binary32 (x - rne(x) always is), so the search
+ *     returns a nearest D_n point; equally near candidates are resolved by
+ *     the first-index rule and the ">= 0 means +1" rule above.
+ *
+ *   E8 = D8 u (D8 + 1/2):  a = D8(y);  b = D8(fl(y - 0.5)) + 0.5;
+ *     da = sum_i (y_i - a_i)^2, db = sum_i (y_i - b_i)^2, each computed in
+ *     binary32: d = y_i - a_i (rounded), d*d (rounded, never fused), then
+ *     added SEQUENTIALLY for i = 0..7 starting from +0.0f (PyTorch's
+ *     ((y - a) ** 2).sum(-1) in fp32, with the order pinned down);
+ *     take a when da <= db (ties go to the integer coset), else b.
+ *     fl(y - 0.5) is the published code's rounded shift; the D8 search then
+ *     works on that rounded value. Because da and db are rounded, a point
+ *     whose exact distance exceeds the other coset's by less than the
+ *     rounding error (~1e-6 relative) can be chosen; the tests bound this.
+ *
+ * Domain: finite inputs with |y_i| <= 2^20 (kakeya.h sanitizes before the
+ * search; the roundtrip's reachable values are below 1.25 * Q). Outputs are
+ * integers (D_n, integer coset) or half-integers (other coset) held exactly.
+ */
+#ifndef KVC_CODEC_LATTICE_H
+#define KVC_CODEC_LATTICE_H
+
+#include "core/hd.h"
+
+/* Round half to even, for every binary32 value, without libm.
+ * |v| >= 2^23 (and inf, NaN) is returned unchanged: already an integer (or
+ * not a number). Otherwise t = (|v| + 2^23) - 2^23: in [2^23, 2^24) the
+ * binary32 spacing is 1, so the addition rounds |v| to an integer with the
+ * hardware's round-to-nearest-even, and the subtraction is exact (2^23 is
+ * even, so "even" of the sum is "even" of the integer). The sign of v is
+ * put back, so rne(-0.3f) = -0.0f, like rintf. Identical under nvcc with
+ * --fmad=false (no fusing or reassociation is possible here). */
+KVC_HD float kvc_rne_f32(float v)
+{
+    uint32_t u = kvc_f32_bits(v);
+    uint32_t a = u & 0x7FFFFFFFu;
+    if (a >= 0x4B000000u) /* |v| >= 2^23, inf, NaN */
+        return v;
+    float t = kvc_f32_from_bits(a);
+    t = (t + 8388608.0f) - 8388608.0f;
+    return kvc_f32_from_bits(kvc_f32_bits(t) | (u & 0x80000000u));
+}
+
+KVC_HD float kvc__absf(float v)
+{
+    return kvc_f32_from_bits(kvc_f32_bits(v) & 0x7FFFFFFFu);
+}
+
+/* rne(v) for |v| <= 2^21, the search's domain, in two operations:
+ * v + 1.5 * 2^23 lies in [2^23, 2^24), where the binary32 spacing is 1, so
+ * the addition rounds v to an integer, ties to even (1.5 * 2^23 is even);
+ * the subtraction is exact. Equal to kvc_rne_f32(v) in value; a zero
+ * result is always +0 (rintf would keep -0). The search never observes
+ * the sign of a zero: it only subtracts, compares |y - f|, sums the f as
+ * integers and outputs the integer 2z. */
+KVC_HD float kvc__rne_lattice(float v)
+{
+    return (v + 12582912.0f) - 12582912.0f;
+}
+
+/* Nearest point of D_n (n <= 8) to y; f may not alias y. Written without
+ * data-dependent branches (selects), which changes no result. */
+KVC_HD void kvc_lattice_dn_closest(const float *y, float *f, int n)
+{
+    int sum = 0;
+    int k = 0;
+    float worst = -1.0f;
+    for (int i = 0; i < n; i++) {
+        f[i] = kvc__rne_lattice(y[i]);
+        sum += (int)f[i]; /* |f| <= 2^21: exact */
+        float ad = kvc__absf(y[i] - f[i]);
+        int bigger = ad > worst; /* strict: the first index of the maximum */
+        worst = bigger ? ad : worst;
+        k = bigger ? i : k;
+    }
+    float step = (y[k] - f[k] >= 0.0f) ? 1.0f : -1.0f;
+    f[k] = f[k] + ((sum & 1) ? step : 0.0f);
+}
+
+/* Squared distance in binary32, sequential from i = 0 (see above). */
+KVC_HD float kvc__dist2_f32(const float *y, const float *p, int n)
+{
+    float s = 0.0f;
+    for (int i = 0; i < n; i++) {
+        float d = y[i] - p[i];
+        float d2 = d * d;
+        s = s + d2;
+    }
+    return s;
+}
+
+/* Nearest point of E8 to y (8 coordinates); out may not alias y.
+ * Returns 0 when the integer coset was taken, 1 for the half-integer one. */
+KVC_HD int kvc_lattice_e8_closest(const float *y, float *out)
+{
+    float a[8], b[8], ys[8];
+    kvc_lattice_dn_closest(y, a, 8);
+    for (int i = 0; i < 8; i++)
+        ys[i] = y[i] - 0.5f;
+    kvc_lattice_dn_closest(ys, b, 8);
+    for (int i = 0; i < 8; i++)
+        b[i] = b[i] + 0.5f;
+    float da = kvc__dist2_f32(y, a, 8);
+    float db = kvc__dist2_f32(y, b, 8);
+    int half = !(da <= db);
+    for (int i = 0; i < 8; i++)
+        out[i] = half ? b[i] : a[i];
+    return half;
+}
+
+#endif /* KVC_CODEC_LATTICE_H */

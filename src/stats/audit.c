@@ -1,0 +1,260 @@
+/* kvcert: the non-Gaussian audit (see audit.h). */
+#include "stats/audit.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "codec/hadamard.h"
+#include "stats/metrics.h"
+
+int kvc_audit_gate_fires(const kvc_audit *a, kvc_audit_gate gate)
+{
+    switch (gate) {
+    case KVC_GATE_KURT:
+        return a->excess_kurtosis_abs > KVC_AUDIT_GATE_KURT;
+    case KVC_GATE_ISO:
+        return a->isotropy_variance_ratio > KVC_AUDIT_GATE_ISO;
+    case KVC_GATE_HAD:
+        return a->hadamard_post_variance_ratio > KVC_AUDIT_GATE_HAD;
+    case KVC_GATE_W2:
+        return a->rms_wasserstein2_over_sigma_per_dim > KVC_AUDIT_GATE_W2;
+    case KVC_GATE_COUNT:
+        break;
+    }
+    return 0;
+}
+
+const char *kvc_audit_gate_name(kvc_audit_gate gate)
+{
+    static const char *const names[] = {"excess_kurtosis_abs", "isotropy_variance_ratio",
+                                        "hadamard_post_variance_ratio",
+                                        "rms_wasserstein2_over_sigma_per_dim"};
+    if ((int)gate < 0 || gate >= KVC_GATE_COUNT)
+        return NULL;
+    return names[gate];
+}
+
+/* ------------------------------------------------------------ logarithm */
+
+static uint64_t f64_bits(double d)
+{
+    uint64_t u;
+    memcpy(&u, &d, sizeof u);
+    return u;
+}
+
+static double f64_from_bits(uint64_t u)
+{
+    double d;
+    memcpy(&d, &u, sizeof d);
+    return d;
+}
+
+/* log x = k ln 2 + log f, f in [sqrt(2)/2, sqrt(2)]; log f = 2 atanh(t),
+ * t = (f - 1)/(f + 1), |t| <= 0.1716, by the series 2 t sum_{j=0..11}
+ * t^(2j) / (2j + 1) in Horner form (the next term is below 2^-60
+ * relative). ln 2 is split so that k * ln2_hi is exact. */
+double kvc__stats_log(double x)
+{
+    uint64_t b = f64_bits(x);
+    int k = 0;
+    if (((b >> 52) & 0x7FFu) == 0) { /* subnormal: scale into the normal range */
+        x = x * 0x1p54;
+        b = f64_bits(x);
+        k = -54;
+    }
+    k += (int)((b >> 52) & 0x7FFu) - 1023;
+    double f = f64_from_bits((b & 0x000FFFFFFFFFFFFFull) | 0x3FF0000000000000ull);
+    if (f > 1.4142135623730951) {
+        f = f * 0.5;
+        k += 1;
+    }
+    double t = (f - 1.0) / (f + 1.0); /* f - 1 is exact */
+    double t2 = t * t;
+    double acc = 1.0 / 23.0;
+    for (int j = 21; j >= 1; j -= 2)
+        acc = acc * t2 + 1.0 / (double)j;
+    double lf = 2.0 * t * acc;
+    const double ln2_hi = 6.93147180369123816490e-01; /* 0x3FE62E42FEE00000 */
+    const double ln2_lo = 1.90821492927058770002e-10; /* 0x3DEA39EF35793C76 */
+    return (double)k * ln2_hi + ((double)k * ln2_lo + lf);
+}
+
+/* ------------------------------------------------------------ Gaussian */
+
+static uint64_t splitmix64(uint64_t *state)
+{
+    uint64_t z = (*state += 0x9E3779B97F4A7C15ull);
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+    return z ^ (z >> 31);
+}
+
+void kvc_stats_gaussian_fill(float *x, size_t count, uint64_t seed)
+{
+    uint64_t st = seed;
+    size_t i = 0;
+    while (i < count) {
+        double u = 2.0 * ((double)(splitmix64(&st) >> 11) * 0x1p-53) - 1.0;
+        double v = 2.0 * ((double)(splitmix64(&st) >> 11) * 0x1p-53) - 1.0;
+        double s = u * u + v * v;
+        if (s >= 1.0 || s == 0.0)
+            continue;
+        double f = sqrt(-2.0 * kvc__stats_log(s) / s);
+        x[i++] = (float)(u * f);
+        if (i < count)
+            x[i++] = (float)(v * f);
+    }
+}
+
+/* ------------------------------------------------------------ quantile */
+
+double kvc_stats_quantile_linear(const double *sorted, size_t n, double q)
+{
+    if (n == 0)
+        return NAN;
+    double h = q * (double)(n - 1);
+    size_t lo = (size_t)h; /* h >= 0: truncation is floor */
+    if (lo >= n - 1) /* q = 1, or n = 1: floor h = ceil h = n - 1 */
+        return sorted[n - 1];
+    double frac = h - (double)lo;
+    size_t hi = (frac > 0.0) ? lo + 1 : lo;
+    return sorted[lo] + frac * (sorted[hi] - sorted[lo]);
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    int xn = (x != x), yn = (y != y);
+    if (xn || yn)
+        return xn - yn; /* NaN sorts last */
+    return (x > y) - (x < y);
+}
+
+/* ------------------------------------------------------------ the audit */
+
+typedef struct col_moments {
+    double *mu, *var_raw, *var, *kurt; /* per dim */
+} col_moments;
+
+/* Column moments of a [n, d] binary32 matrix in the documented order.
+ * lanes: d * 32 doubles of scratch. */
+static void column_moments(const float *x, size_t n, size_t d, double *lanes, col_moments *m)
+{
+    double nn = (double)n;
+    memset(lanes, 0, d * KVC_LANES * sizeof *lanes);
+    for (size_t i = 0; i < n; i++)
+        for (size_t j = 0; j < d; j++)
+            kvc_lanes_add(lanes + j * KVC_LANES, i, (double)x[i * d + j]);
+    for (size_t j = 0; j < d; j++)
+        m->mu[j] = kvc_lanes_finish(lanes + j * KVC_LANES) / nn;
+
+    memset(lanes, 0, d * KVC_LANES * sizeof *lanes);
+    for (size_t i = 0; i < n; i++)
+        for (size_t j = 0; j < d; j++) {
+            double dv = (double)x[i * d + j] - m->mu[j];
+            kvc_lanes_add(lanes + j * KVC_LANES, i, dv * dv);
+        }
+    for (size_t j = 0; j < d; j++) {
+        m->var_raw[j] = kvc_lanes_finish(lanes + j * KVC_LANES) / nn;
+        m->var[j] = (m->var_raw[j] < 1e-12) ? 1e-12 : m->var_raw[j];
+    }
+
+    memset(lanes, 0, d * KVC_LANES * sizeof *lanes);
+    for (size_t i = 0; i < n; i++)
+        for (size_t j = 0; j < d; j++) {
+            double dv = (double)x[i * d + j] - m->mu[j];
+            double d2 = dv * dv;
+            kvc_lanes_add(lanes + j * KVC_LANES, i, d2 * d2);
+        }
+    for (size_t j = 0; j < d; j++)
+        m->kurt[j] = (kvc_lanes_finish(lanes + j * KVC_LANES) / nn) / (m->var[j] * m->var[j]);
+}
+
+static double variance_ratio(const double *var, size_t d)
+{
+    double lo = var[0], hi = var[0];
+    for (size_t j = 1; j < d; j++) {
+        if (var[j] < lo)
+            lo = var[j];
+        if (var[j] > hi)
+            hi = var[j];
+    }
+    return hi / lo;
+}
+
+kvc_status kvc_stats_audit(const float *x, size_t n, int d, kvc_audit *out, kvc_error *err)
+{
+    if (n == 0 || x == NULL || out == NULL || kvc_hadamard_log2(d) < 0)
+        return kvc_error_set(err, KVC_INVALID_ARGUMENT,
+                             "audit of %zu vectors of %d dims (a power of two up to 4096)", n, d);
+    size_t dd = (size_t)d;
+    if (n > SIZE_MAX / dd / sizeof(float))
+        return kvc_error_set(err, KVC_LIMIT, "audit of %zu vectors", n);
+    double *lanes = malloc(dd * KVC_LANES * sizeof *lanes);
+    double *buf = malloc(4 * dd * sizeof *buf);
+    double *per_dim = malloc(dd * sizeof *per_dim);
+    double *col = malloc(n * sizeof *col);
+    float *y = malloc(n * dd * sizeof *y);
+    if (lanes == NULL || buf == NULL || per_dim == NULL || col == NULL || y == NULL) {
+        free(lanes);
+        free(buf);
+        free(per_dim);
+        free(col);
+        free(y);
+        return kvc_error_set(err, KVC_NOMEM, "audit of %zu x %d", n, d);
+    }
+    col_moments m = {buf, buf + dd, buf + 2 * dd, buf + 3 * dd};
+
+    /* the stream itself */
+    column_moments(x, n, dd, lanes, &m);
+    for (size_t j = 0; j < dd; j++)
+        per_dim[j] = fabs(m.kurt[j] - 3.0);
+    out->excess_kurtosis_abs = kvc_stats_lane_sum(per_dim, dd) / (double)dd;
+    out->isotropy_variance_ratio = variance_ratio(m.var, dd);
+
+    /* Y = X H */
+    float c = kvc_hadamard_scale(d);
+    memcpy(y, x, n * dd * sizeof *y);
+    for (size_t i = 0; i < n; i++)
+        kvc_hadamard_f32(y + i * dd, d, c);
+    column_moments(y, n, dd, lanes, &m);
+    out->hadamard_post_variance_ratio = variance_ratio(m.var, dd);
+
+    /* W2 / sigma proxy */
+    for (size_t j = 0; j < dd; j++) {
+        double sigma = sqrt(m.var_raw[j]);
+        if (sigma < 1e-6)
+            sigma = 1e-6;
+        for (size_t i = 0; i < n; i++)
+            col[i] = fabs((double)y[i * dd + j] / sigma);
+        qsort(col, n, sizeof *col, cmp_double);
+        double p = kvc_stats_quantile_linear(col, n, 0.99);
+        double r = p / 2.326 - 1.0;
+        per_dim[j] = r * r;
+    }
+    out->rms_wasserstein2_over_sigma_per_dim = sqrt(kvc_stats_lane_sum(per_dim, dd) / (double)dd);
+    out->num_vectors = (uint64_t)n;
+    out->dim = d;
+    free(lanes);
+    free(buf);
+    free(per_dim);
+    free(col);
+    free(y);
+    return KVC_OK;
+}
+
+kvc_status kvc_stats_audit_gaussian(size_t n, int d, uint64_t seed, kvc_audit *out,
+                                    kvc_error *err)
+{
+    if (n == 0 || d <= 0 || n > SIZE_MAX / (size_t)d / sizeof(float))
+        return kvc_error_set(err, KVC_INVALID_ARGUMENT, "calibration of %zu x %d", n, d);
+    float *x = malloc(n * (size_t)d * sizeof *x);
+    if (x == NULL)
+        return kvc_error_set(err, KVC_NOMEM, "calibration of %zu x %d", n, d);
+    kvc_stats_gaussian_fill(x, n * (size_t)d, seed);
+    kvc_status st = kvc_stats_audit(x, n, d, out, err);
+    free(x);
+    return st;
+}

@@ -1,0 +1,81 @@
+/* kvcert: reconstruction metrics (SPEC.md 7.3) and the fixed-order
+ * binary64 sum shared with the audit (audit.h).
+ *
+ * THE LANE SUM S(t_0 .. t_{m-1}), the only reduction of these modules:
+ *   lanes l = 0..31 start at +0.0; term t_k is added to lane (k mod 32), in
+ *   ascending k (P_l = P_l + t_k, binary64);
+ *   then the tree: for off = 16, 8, 4, 2, 1: P_l = P_l + P_{l+off} for
+ *   l < off; the result is P_0.
+ * A CUDA warp reproduces it exactly: lane l strides k = l, l+32, ...; then
+ * __shfl_down_sync with offsets 16, 8, 4, 2, 1 (adding the partner's value
+ * to its own, in that order). Terms are formed in binary64 from binary32
+ * inputs (widening is exact), each product and difference rounded once;
+ * no fused multiply-add.
+ *
+ * For X, X^ of shape [N, D] (row-major; x_ij = vector i, dim j):
+ *   mu_j  = S_i(x_ij) / N                                (S over i = 0..N-1)
+ *   SST   = S_j( S_i( d * d ) ),  d = x_ij - mu_j         (outer S over j)
+ *   SSE   = S_j( S_i( e * e ) ),  e = x_ij - x^_ij
+ *   rel_mse = SSE / max(SST, 1e-12)
+ *   c_i   = S_j(x_ij * x^_ij) / max(sqrt(S_j(x_ij^2)) * sqrt(S_j(x^_ij^2)), 1e-12)
+ *   cos_sim = S_i(c_i) / N
+ * sqrt is IEEE binary64 sqrt. A NaN input gives NaN metrics.
+ */
+#ifndef KVC_STATS_METRICS_H
+#define KVC_STATS_METRICS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "core/error.h"
+#include "core/hd.h"
+
+#define KVC_LANES 32
+
+KVC_HD void kvc_lanes_clear(double *p)
+{
+    for (int l = 0; l < KVC_LANES; l++)
+        p[l] = 0.0;
+}
+
+/* Adds term number k. */
+KVC_HD void kvc_lanes_add(double *p, uint64_t k, double t)
+{
+    p[k & (KVC_LANES - 1)] = p[k & (KVC_LANES - 1)] + t;
+}
+
+/* The tree; destroys p and returns the sum. */
+KVC_HD double kvc_lanes_finish(double *p)
+{
+    for (int off = KVC_LANES / 2; off >= 1; off >>= 1)
+        for (int l = 0; l < off; l++)
+            p[l] = p[l] + p[l + off];
+    return p[0];
+}
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* S(t_0 .. t_{m-1}) of an array. */
+double kvc_stats_lane_sum(const double *t, size_t m);
+
+typedef struct kvc_recon_metrics {
+    double rel_mse;
+    double cos_sim;
+    double sse;          /* sum of squared errors */
+    double sst;          /* sum of squared deviations from the per-dim mean */
+    uint64_t num_vectors;
+    int dim;
+} kvc_recon_metrics;
+
+/* rel_mse and cos_sim of xhat against x, both [n, d] binary32.
+ * KVC_INVALID_ARGUMENT for n == 0 or d <= 0; KVC_NOMEM. */
+kvc_status kvc_stats_recon(const float *x, const float *xhat, size_t n, int d,
+                           kvc_recon_metrics *out, kvc_error *err);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* KVC_STATS_METRICS_H */

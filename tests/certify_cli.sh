@@ -173,4 +173,25 @@ expect pin_verified 1 "v4flash-stage075: FAIL (INPUT_SIZE_MISMATCH" "hidden.safe
     "$KVCERT" certify --root "$CASES" v4flash-stage075
 unset KVCERT_SHARDS KVCERT_HIDDEN
 
+# ---------------------------------------------------------------- the real-data run path
+# kvcert's synthetic host standing in for the real files (found through
+# KVCERT_SHARDS / KVCERT_HIDDEN, unpinned): the case runs all three profiles
+# end to end. The published CIs are the real model's, so the ratio
+# assertions must fail here while the accounted bits and the -21.97 % hold;
+# the headline of each profile is reported.
+"$KVCERT" synth --out "$tmp/synth" --seed 1 >/dev/null 2>&1 || fail synth "kvcert synth failed"
+KVCERT_SHARDS="$tmp/synth" KVCERT_HIDDEN="$tmp/synth/hidden.safetensors" KVCERT_PINNED="$tmp/nopins" \
+    "$KVCERT" certify --root "$CASES" --backend cpu v4flash-stage075 --report "$tmp/rd.json" \
+    >"$tmp/out" 2>&1
+rc=$?
+ok=1
+[ "$rc" -eq 1 ] || ok=0
+grep -q 'v4flash-stage075: FAIL (E8 Q38 / FP8 rel-MSE, SWA, inside the published 95 % CI: expected 0.78998260952048072 .*outside the published 95 % CI \[' "$tmp/out" || ok=0
+for p in stage075 intended v4; do
+    grep -q "\"\$.profiles.$p.report.layer_weighted.ratios_vs_fp8.v15_e8_Q38\"" "$tmp/rd.json" || ok=0
+done
+# the bits assertions passed: exactly the three ratio assertions failed
+[ "$(grep -c '"pass":[[:space:]]*false' "$tmp/rd.json")" -eq 3 ] || ok=0
+[ "$ok" -eq 1 ] && pass real_data_run_path || fail real_data_run_path "exit $rc"
+
 [ "$fails" -eq 0 ] || exit 1

@@ -20,6 +20,7 @@
 
 #include "cert/case.h"
 #include "cert/certify.h"
+#include "cert/internal.h"
 #include "io/safetensors.h"
 #include "testutil.h"
 
@@ -426,6 +427,32 @@ START_TEST(published_ci95_boundaries)
     a = num_assert(1.0430402372519307, KVC_TOL_PUBLISHED_CI95, 0, 0.0);
     ck_assert(holds(&a, 1.0430402372519307));
     ck_assert(!holds(&a, nextafter(1.0430402372519307, 2.0)));
+}
+END_TEST
+
+/* cJSON prints 12.352978776819999 (0x4028b4b9a25d3f7a) as
+ * 12.35297877682, which reads back one ulp away; kvcert's printing must
+ * not lose it. */
+START_TEST(exact_number_printing)
+{
+    const double v = 12.352978776819999;
+    cJSON *o = cJSON_CreateObject();
+    cJSON *inner = cJSON_AddObjectToObject(o, "a");
+    cJSON_AddNumberToObject(inner, "v", v);
+    cJSON_AddNumberToObject(o, "nan", NAN);
+    cJSON_AddNumberToObject(o, "one", 1.0);
+    ck_assert_int_eq(kvc__cert_exact_numbers(o), 0);
+    char *text = cJSON_PrintUnformatted(o);
+    ck_assert_ptr_nonnull(text);
+    cJSON *back = cJSON_Parse(text);
+    ck_assert_ptr_nonnull(back);
+    double got = cJSON_GetObjectItem(cJSON_GetObjectItem(back, "a"), "v")->valuedouble;
+    ck_assert_msg(memcmp(&got, &v, sizeof v) == 0, "%s", text);
+    ck_assert(cJSON_IsNull(cJSON_GetObjectItem(back, "nan")));
+    ck_assert(cJSON_GetObjectItem(back, "one")->valuedouble == 1.0);
+    cJSON_Delete(back);
+    free(text);
+    cJSON_Delete(o);
 }
 END_TEST
 
@@ -955,6 +982,7 @@ static Suite *certify_suite(void)
     tcase_add_test(tc, absolute_and_relative);
     tcase_add_test(tc, published_ci95_boundaries);
     tcase_add_test(tc, format_number);
+    tcase_add_test(tc, exact_number_printing);
     suite_add_tcase(s, tc);
     tc = tcase_create("runner");
     tcase_add_checked_fixture(tc, setup, teardown);

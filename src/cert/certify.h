@@ -53,19 +53,18 @@
  *             $.files (count).
  *
  * pipeline    parameters: "shards": [3 roles: layers 0, 2, 3], "hidden":
- *             role, "passages" (optional: the first N; default all).
+ *             role, "passages" (optional: the first N; default all), "q"
+ *             (optional Q values of the codecs; default 10, 38).
  *             results: $.profile, $.streams.<stream> = {"rows", "sha256"}
  *             (rows over all passages; SHA-256 of the stream's bf16 bytes,
- *             little-endian, passages concatenated in order).
+ *             little-endian, passages concatenated in order), and the
+ *             measurements of measure.c: $.report (kvcert-report/1,
+ *             aggregated), $.ratios_vs_fp8_ds_mla, $.bits, $.bitstream,
+ *             $.bit_saving_e8_q38_vs_fp8_pct.
  *
- * real-data   parameters: "shards", "hidden" as for pipeline, "passages"
- *             (optional: how many to use, default all), "compare_profiles"
- *             (optional list of profiles also run and reported).
- *             results: as pipeline, per profile under $.profiles.<name>.
- *
- * The real-data executor needs the codecs and metrics, not yet in this
- * build: after its inputs are found and verified it ends in SKIP and says
- * what is missing; it never PASSes without running.
+ * real-data   parameters: as pipeline, and "compare_profiles" (optional
+ *             list of profiles also run and reported).
+ *             results: the pipeline's, per profile under $.profiles.<name>.
  */
 #ifndef KVC_CERT_CERTIFY_H
 #define KVC_CERT_CERTIFY_H

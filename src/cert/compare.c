@@ -8,6 +8,7 @@
 
 #include "cert/certify.h"
 #include "cert/internal.h"
+#include "stats/published.h"
 
 static uint64_t bits_of(double x)
 {
@@ -33,6 +34,36 @@ int kvc_cert_within_ci95(double got, double mean, double hw)
 {
     double lo = mean - hw, hi = mean + hw;
     return got >= lo && got <= hi; /* false for NaN */
+}
+
+/* cJSON prints a number with 15 digits whenever those read back to
+ * within a relative DBL_EPSILON of it, which can lose the last bit. Every
+ * tree kvcert prints goes through this first: each number becomes raw text
+ * with the fewest digits that read back to the same binary64 exactly
+ * (kvc_report_format_double; "null" for NaN and infinities). */
+int kvc__cert_exact_numbers(cJSON *node)
+{
+    for (cJSON *c = node != NULL ? node->child : NULL; c != NULL;) {
+        cJSON *next = c->next;
+        if (cJSON_IsNumber(c)) {
+            char buf[40];
+            cJSON *raw = cJSON_CreateRaw(kvc_report_format_double(c->valuedouble, buf, sizeof buf));
+            /* the replacement takes the member's key (ReplaceItemViaPointer
+             * does not copy it) */
+            if (raw != NULL && c->string != NULL && (raw->string = strdup(c->string)) == NULL) {
+                cJSON_Delete(raw);
+                return -1;
+            }
+            if (raw == NULL || !cJSON_ReplaceItemViaPointer(node, c, raw)) {
+                cJSON_Delete(raw);
+                return -1;
+            }
+        } else if (kvc__cert_exact_numbers(c) != 0) {
+            return -1;
+        }
+        c = next;
+    }
+    return 0;
 }
 
 /* ------------------------------------------------------------ lookup */

@@ -136,7 +136,7 @@ static cJSON *describe_tensor(const kvc_tensor_view *t)
 static kvc_status write_output(kvc__cert_run *run, const char *name, cJSON *doc, cJSON *results,
                                kvc_error *err)
 {
-    char *text = cJSON_Print(doc);
+    char *text = kvc__cert_exact_numbers(doc) == 0 ? cJSON_Print(doc) : NULL;
     if (text == NULL)
         return kvc_error_set(err, KVC_NOMEM, "cannot format the output");
     size_t len = strlen(text);

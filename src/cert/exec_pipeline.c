@@ -8,10 +8,11 @@
  * passage (KVC_BACKEND_MISMATCH names the first element that differs); the
  * digests are the CPU's.
  *
- * real-data: THIS BUILD HAS NO CODECS OR METRICS YET (src/codec, the
- * stats metrics and audit arrive with the codec branch): the parameters
- * are checked, the inputs located and verified, and the run ends in SKIP
- * saying what is missing. Never PASS. */
+ * Both then measure every passage's streams (measure.c: audit, codecs,
+ * baselines, bitstreams; aggregated by the stats module).
+ *
+ * real-data: the case's profile, then each of compare_profiles, each a
+ * full run under $.profiles.<name>. */
 #include <errno.h>
 #include <limits.h>
 #include <stdio.h>
@@ -66,6 +67,18 @@ static kvc_status check_v4_inputs(const kvc_case *c, const cJSON *params, kvc_er
     st = kvc__case_uint(params, "passages", 1, 1, 100000, c->file, "$.parameters", NULL, &p, err);
     if (st != KVC_OK)
         return st;
+    const cJSON *q = cJSON_GetObjectItemCaseSensitive(params, "q");
+    if (q != NULL) {
+        int n = cJSON_IsArray(q) ? cJSON_GetArraySize(q) : -1;
+        if (n < 1 || n > 16)
+            return kvc__case_fail(err, KVC_CASE_FIELD, c->file, "$.parameters.q",
+                                  "expected a list of 1..16 Q values");
+        for (const cJSON *v = q->child; v != NULL; v = v->next)
+            if (!cJSON_IsNumber(v) || v->valuedouble < 1 || v->valuedouble > 126 ||
+                v->valuedouble != (double)(int)v->valuedouble)
+                return kvc__case_fail(err, KVC_CASE_FIELD, c->file, "$.parameters.q",
+                                      "a Q is an integer in 1..126 (the bitstream's range)");
+    }
     if (c->profile == NULL)
         return kvc__case_fail(err, KVC_CASE_FIELD, c->file, "$.profile",
                               "a case that runs the V4 path names its profile");
@@ -74,14 +87,15 @@ static kvc_status check_v4_inputs(const kvc_case *c, const cJSON *params, kvc_er
 
 static kvc_status pipeline_check(const kvc_case *c, const cJSON *params, kvc_error *err)
 {
-    static const char *const keys[] = {"shards", "hidden", "passages", NULL};
+    static const char *const keys[] = {"shards", "hidden", "passages", "q", NULL};
     kvc_status st = kvc__case_keys(params, keys, c->file, "$.parameters", err);
     return st != KVC_OK ? st : check_v4_inputs(c, params, err);
 }
 
 static kvc_status real_data_check(const kvc_case *c, const cJSON *params, kvc_error *err)
 {
-    static const char *const keys[] = {"shards", "hidden", "passages", "compare_profiles", NULL};
+    static const char *const keys[] = {"shards", "hidden", "passages", "q", "compare_profiles",
+                                       NULL};
     kvc_status st = kvc__case_keys(params, keys, c->file, "$.parameters", err);
     if (st != KVC_OK)
         return st;
@@ -283,6 +297,48 @@ static int64_t passages_param(const cJSON *params)
     return p != NULL ? (int64_t)p->valuedouble : 0;
 }
 
+/* The Q values of the codecs: the case's "q", else 10 and 38 (published). */
+static size_t q_values(const cJSON *params, int *q)
+{
+    const cJSON *a = cJSON_GetObjectItemCaseSensitive(params, "q");
+    if (a == NULL) {
+        q[0] = 10;
+        q[1] = 38;
+        return 2;
+    }
+    size_t n = 0;
+    for (const cJSON *v = a->child; v != NULL && n < 16; v = v->next)
+        q[n++] = (int)v->valuedouble;
+    return n;
+}
+
+/* One profile end to end: streams (and their digests) into
+ * out.streams, measurements into out. */
+static kvc_status run_profile(kvc__cert_run *run, const char *dir, const char *hidden,
+                              const kvc_profile *prof, const cJSON *params, cJSON *out,
+                              kvc_error *err)
+{
+    int q[16];
+    size_t nq = q_values(params, q);
+    kvc__cert_measure *m = NULL;
+    kvc_status st = kvc__cert_measure_create(q, nq, prof->name, &m, err);
+    cJSON *streams = NULL;
+    if (st == KVC_OK && (cJSON_AddStringToObject(out, "profile", prof->name) == NULL ||
+                         (streams = cJSON_AddObjectToObject(out, "streams")) == NULL))
+        st = kvc_error_set(err, KVC_NOMEM, "cannot build the results");
+    if (st == KVC_OK)
+        st = run_streams(run, dir, hidden, prof, passages_param(params), streams,
+                         kvc__cert_measure_passage, m, err);
+    if (st == KVC_OK) {
+        char stage[100];
+        kvc__cert_fmt(stage, sizeof stage, "%s: aggregating", prof->name);
+        kvc__cert_progress(run, stage, 0, 0);
+        st = kvc__cert_measure_finish(m, out, err);
+    }
+    kvc__cert_measure_destroy(m);
+    return st;
+}
+
 static kvc_status pipeline_run(kvc__cert_run *run, cJSON *results, kvc_error *err)
 {
     const kvc_case *c = kvc__cert_case(run);
@@ -296,22 +352,39 @@ static kvc_status pipeline_run(kvc__cert_run *run, cJSON *results, kvc_error *er
         return st;
     const char *hidden =
         kvc__cert_input_path(run, cJSON_GetObjectItemCaseSensitive(params, "hidden")->valuestring);
-    if (cJSON_AddStringToObject(results, "profile", prof->name) == NULL)
-        return kvc_error_set(err, KVC_NOMEM, "cannot build the results");
-    cJSON *streams = cJSON_AddObjectToObject(results, "streams");
-    if (streams == NULL)
-        return kvc_error_set(err, KVC_NOMEM, "cannot build the results");
-    return run_streams(run, dir, hidden, prof, passages_param(params), streams, NULL, NULL, err);
+    return run_profile(run, dir, hidden, prof, params, results, err);
 }
 
+/* The case's profile, then each of compare_profiles, under
+ * $.profiles.<name>. */
 static kvc_status real_data_run(kvc__cert_run *run, cJSON *results, kvc_error *err)
 {
-    (void)results;
-    (void)err;
-    kvc__cert_skip(run, "inputs found and verified, but the real-data executor is not built: the "
-                        "codecs and metrics (src/codec, stats/metrics.h, stats/audit.h) are not "
-                        "in this build");
-    return KVC_OK;
+    const kvc_case *c = kvc__cert_case(run);
+    const cJSON *params = (const cJSON *)c->parameters;
+    char dir[KVC_CASE_MAX_PATH + 16];
+    kvc_status st = link_shards(run, params, dir, sizeof dir, err);
+    if (st != KVC_OK)
+        return st;
+    const char *hidden =
+        kvc__cert_input_path(run, cJSON_GetObjectItemCaseSensitive(params, "hidden")->valuestring);
+    cJSON *profiles = cJSON_AddObjectToObject(results, "profiles");
+    if (profiles == NULL)
+        return kvc_error_set(err, KVC_NOMEM, "cannot build the results");
+    const cJSON *more = cJSON_GetObjectItemCaseSensitive(params, "compare_profiles");
+    const cJSON *next = more != NULL ? more->child : NULL;
+    for (const char *name = c->profile; st == KVC_OK && name != NULL;
+         name = next != NULL ? next->valuestring : NULL, next = next != NULL ? next->next : NULL) {
+        if (cJSON_HasObjectItem(profiles, name))
+            continue;
+        const kvc_profile *prof = kvc_profile_find(name, err);
+        if (prof == NULL)
+            return KVC_PROFILE_UNKNOWN;
+        cJSON *out = cJSON_AddObjectToObject(profiles, name);
+        if (out == NULL)
+            return kvc_error_set(err, KVC_NOMEM, "cannot build the results");
+        st = run_profile(run, dir, hidden, prof, params, out, err);
+    }
+    return st;
 }
 
 const kvc__cert_executor kvc__cert_exec_pipeline = {KVC_CASE_PIPELINE, pipeline_check,

@@ -91,8 +91,25 @@ int kvc__cert_profile_known(const char *name);
 kvc_cert_backend kvc__cert_backend(const kvc__cert_run *run);
 const struct kvc_backend *kvc__cert_backend_table(const kvc__cert_run *run, int second);
 
+/* ------------------------------------------------------------ measurements */
+
+/* The audit, codecs, baselines and bitstreams of each passage's streams,
+ * aggregated by the stats module (measure.c describes the results). */
+typedef struct kvc__cert_measure kvc__cert_measure;
+struct kvc_v4_streams;
+kvc_status kvc__cert_measure_create(const int *q, size_t nq, const char *profile,
+                                    kvc__cert_measure **out, kvc_error *err);
+/* A passage's streams (arg: the kvc__cert_measure). */
+kvc_status kvc__cert_measure_passage(void *arg, int64_t passage, const struct kvc_v4_streams *s,
+                                     kvc_error *err);
+kvc_status kvc__cert_measure_finish(kvc__cert_measure *m, cJSON *out, kvc_error *err);
+void kvc__cert_measure_destroy(kvc__cert_measure *m);
+
 /* ------------------------------------------------------------ values */
 
+/* Turns every number under node into raw text that reads back exactly
+ * (cJSON's own printing can lose the last bit). 0, or -1 out of memory. */
+int kvc__cert_exact_numbers(cJSON *node);
 /* Resolves a JSON path in root; the value's str points into root. */
 kvc_value kvc__cert_lookup(const cJSON *root, const char *path);
 /* The node a JSON path leads to in root, or NULL. */

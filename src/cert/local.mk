@@ -8,6 +8,7 @@ libkvcert_la_SOURCES += \
 	%reldir%/exec_published.c \
 	%reldir%/exec_mustfail.c \
 	%reldir%/exec_pipeline.c \
+	%reldir%/measure.c \
 	%reldir%/report.c \
 	%reldir%/pin.c \
 	%reldir%/roots.c \

@@ -144,7 +144,7 @@ kvc_status kvc_cert_pin(const kvc_case *c, const char *dir, const kvc_cert_optio
     cJSON *flags = cJSON_GetObjectItemCaseSensitive(doc, "flags");
     if (st == KVC_OK && !has_flag(flags, "pinned"))
         cJSON_AddItemToArray(flags, cJSON_CreateString("pinned"));
-    char *text = st == KVC_OK ? cJSON_Print(doc) : NULL;
+    char *text = st == KVC_OK && kvc__cert_exact_numbers(doc) == 0 ? cJSON_Print(doc) : NULL;
     cJSON_Delete(doc);
     if (st == KVC_OK && text == NULL)
         st = kvc_error_set(err, KVC_NOMEM, "cannot format the pinned case");

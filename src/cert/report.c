@@ -41,7 +41,17 @@ char *kvc_cert_reported_text(const kvc_cert_result *r, size_t i)
     if (i >= r->c->n_reported)
         return NULL;
     const cJSON *n = kvc__cert_lookup_node((const cJSON *)r->results, r->c->reported[i]);
-    return n != NULL ? cJSON_PrintUnformatted(n) : NULL;
+    cJSON *wrap = n != NULL ? cJSON_CreateArray() : NULL;
+    cJSON *copy = n != NULL ? cJSON_Duplicate(n, 1) : NULL;
+    char *text = NULL;
+    if (wrap != NULL && copy != NULL && cJSON_AddItemToArray(wrap, copy)) {
+        copy = NULL;
+        if (kvc__cert_exact_numbers(wrap) == 0)
+            text = cJSON_PrintUnformatted(wrap->child);
+    }
+    cJSON_Delete(copy);
+    cJSON_Delete(wrap);
+    return text;
 }
 
 /* A double-quoted YAML/JSON string. */
@@ -308,7 +318,7 @@ kvc_status kvc_cert_report_write(const char *path, const kvc_cert_result *const 
         add_number(&b, sum, "skipped", (double)counts[KVC_CERT_SKIP]);
         add_number(&b, sum, "errors", (double)counts[KVC_CERT_ERROR]);
     }
-    char *text = b.failed ? NULL : cJSON_Print(root);
+    char *text = b.failed || kvc__cert_exact_numbers(root) != 0 ? NULL : cJSON_Print(root);
     cJSON_Delete(root);
     if (text == NULL)
         return kvc_error_set(err, KVC_NOMEM, "cannot format the report");

@@ -12,6 +12,8 @@ kvcert_SOURCES += %reldir%/cmd_synth.c
 kvcert_SOURCES += %reldir%/cmd_equiv.c
 kvcert_SOURCES += %reldir%/cmd_certify.c
 kvcert_SOURCES += %reldir%/cmd_codec.c
+kvcert_SOURCES += %reldir%/cmd_audit.c %reldir%/audit_cli.h
+kvcert_SOURCES += %reldir%/cmd_sweep.c
 ## Commands that call cJSON / OpenSSL directly link them themselves
 ## (Debian's libtool does not pass libkvcert's dependencies on to programs).
 kvcert_LDADD += $(CJSON_LIBS)

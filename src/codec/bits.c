@@ -1,9 +1,9 @@
 /* kvcert: exact bit accounting of the KakeyaLattice codecs (see bits.h). */
 #include "codec/bits.h"
 
-#include <string.h>
+#include "core/intlog.h"
 
-typedef unsigned __int128 kvc__u128;
+#include <string.h>
 
 int kvc_codec_block_dim(kvc_codec_kind kind)
 {
@@ -45,15 +45,7 @@ int kvc_codec_accounted_block_bits(kvc_codec_kind kind, int q)
         return -1;
     /* c = 1 for D4 (the parity constraint halves Z^4), 0 for E8. */
     int c = (kind == KVC_CODEC_D4) ? 1 : 0;
-    kvc__u128 n = (kvc__u128)(2 * q + 1);
-    kvc__u128 p = 1;
-    for (int i = 0; i < k; i++)
-        p *= n; /* (2Q+1)^k < 2^128 for Q <= 32767 */
-    /* smallest b >= 0 with 2^(b+c) >= p; p >= 3^4 so b >= 6 - c > 0 */
-    int b = 0;
-    while (b + c < 128 && ((kvc__u128)1 << (b + c)) < p)
-        b++;
-    return b;
+    return (int)kvc_ceil_klog2_odd((unsigned)k, (uint32_t)q) - c;
 }
 
 int64_t kvc_codec_accounted_bits(kvc_codec_kind kind, int d, int q)

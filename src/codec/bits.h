@@ -5,10 +5,10 @@
  *   E8: (D/8) * ceil(8 * log2(2Q+1))     + 32
  * (ceiling per block; 32 = the two fp16 scalars n^ and m^).
  *
- * The ceiling is decided EXACTLY, without libm: ceil(k*log2(N) - c) is the
- * smallest integer b with 2^(b+c) >= N^k, found by comparing N^k = (2Q+1)^k
- * with powers of two in unsigned 128-bit integers (N^8 < 2^128 needs
- * N < 2^16, hence Q <= KVC_CODEC_ACCOUNT_Q_MAX).
+ * The ceiling is decided EXACTLY, without libm: ceil(k*log2(2Q+1)) is the
+ * bit length of (2Q+1)^k, an exact multi-word integer (core/intlog.h, the
+ * one definition the statistics' bit figures use too); D4 subtracts 1.
+ * Q is limited to KVC_CODEC_ACCOUNT_Q_MAX, the codec's own range.
  *
  * Realized bits are what kvcert's real bitstream spends (kakeya.h): 32 +
  * (D/block) * ceil(log2(count)), count = the number of distinct block

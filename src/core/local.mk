@@ -1,12 +1,14 @@
 ## core: error records, number formats, deterministic math.
 libkvcert_la_SOURCES += \
-	%reldir%/error.c
+	%reldir%/error.c \
+	%reldir%/intlog.c
 
 kvccoredir = $(pkgincludedir)/core
 kvccore_HEADERS = \
 	%reldir%/hd.h \
 	%reldir%/error.h \
 	%reldir%/formats.h \
+	%reldir%/intlog.h \
 	%reldir%/detmath.h \
 	%reldir%/backend.h
 

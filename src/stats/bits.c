@@ -1,35 +1,9 @@
 /* kvcert: accounted bits per vector, with exact integer ceilings (bits.h). */
 #include "stats/bits.h"
 
+#include "core/intlog.h"
+
 #include <string.h>
-
-/* b^k with b < 2^32, k <= 8 fits in 256 bits: 8 limbs of 32 bits (+1 spare). */
-#define POW_LIMBS 9
-
-unsigned kvc_stats_ceil_klog2(unsigned k, uint32_t q)
-{
-    if (k < 1 || k > 8 || q < 1 || q > KVC_BITS_Q_MAX)
-        return 0;
-    uint64_t base = 2u * (uint64_t)q + 1u; /* odd, 3 .. 2^32 - 1 */
-    uint32_t limb[POW_LIMBS] = {1};
-    for (unsigned i = 0; i < k; i++) {
-        uint64_t carry = 0;
-        for (int j = 0; j < POW_LIMBS; j++) {
-            uint64_t t = (uint64_t)limb[j] * base + carry; /* < 2^64 */
-            limb[j] = (uint32_t)t;
-            carry = t >> 32;
-        }
-    }
-    /* bitlength of the product = ⌈k·log2 b⌉ (b^k is odd and > 1). */
-    for (int j = POW_LIMBS - 1; j >= 0; j--)
-        if (limb[j] != 0) {
-            unsigned b = 31;
-            while (((limb[j] >> b) & 1u) == 0)
-                b--;
-            return 32u * (unsigned)j + b + 1u;
-        }
-    return 0; /* unreachable: the product is at least 3 */
-}
 
 kvc_status kvc_stats_lattice_bits(kvc_lattice lat, uint32_t d, uint32_t q, uint64_t *bits,
                                   kvc_error *err)
@@ -43,7 +17,7 @@ kvc_status kvc_stats_lattice_bits(kvc_lattice lat, uint32_t d, uint32_t q, uint6
         return kvc_error_set(err, KVC_CODEC_PARAM,
                              "head dimension %u is not a positive multiple of %d up to %u",
                              (unsigned)d, (int)lat, KVC_BITS_D_MAX);
-    unsigned per_block = kvc_stats_ceil_klog2((unsigned)lat, q);
+    unsigned per_block = kvc_ceil_klog2_odd((unsigned)lat, q);
     if (lat == KVC_LATTICE_D4)
         per_block -= 1u; /* ⌈4·log2(2Q+1) − 1⌉ */
     *bits = (uint64_t)(d / (uint32_t)lat) * per_block + 32u;

@@ -5,11 +5,8 @@
  *   FP8 per-64:    D·8 + (D/64)·16          (4224 at D = 512)
  *   bf16:          D·16                      (8192 at D = 512)
  *
- * The ceilings are decided with integer arithmetic, never with a log2:
- * for an odd base b = 2Q+1 > 1, b^k is odd and greater than 1, so it is
- * not a power of two and ⌈k·log2 b⌉ = bitlength(b^k) (the number of
- * binary digits of b^k). b^k is computed exactly as a multi-word integer.
- * ⌈x − 1⌉ = ⌈x⌉ − 1, so D4 uses bitlength(b^4) − 1.
+ * The ceilings are decided with integer arithmetic, never with a log2
+ * (core/intlog.h). ⌈x − 1⌉ = ⌈x⌉ − 1, so D4 uses ⌈4·log2(2Q+1)⌉ − 1.
  *
  * D = 512: D4 Q10 2208, D4 Q38 3232, E8 Q10 2336, E8 Q38 3296; Q = 38,
  * 39 and 40 all cost 3296 (the ceiling is per block).
@@ -20,13 +17,14 @@
 #include <stdint.h>
 
 #include "core/error.h"
+#include "core/intlog.h"
 
 #ifdef __cplusplus
 extern "C" {
 #endif
 
 /* Largest Q accepted (2Q+1 must fit in 32 bits). */
-#define KVC_BITS_Q_MAX 2147483647u
+#define KVC_BITS_Q_MAX KVC_CEIL_KLOG2_Q_MAX
 /* Largest head dimension accepted. */
 #define KVC_BITS_D_MAX (1u << 24)
 
@@ -34,10 +32,6 @@ typedef enum kvc_lattice {
     KVC_LATTICE_D4 = 4,
     KVC_LATTICE_E8 = 8
 } kvc_lattice;
-
-/* ⌈k·log2(2Q+1)⌉ for k in 1..8 and 1 <= Q <= KVC_BITS_Q_MAX (exact);
- * 0 for arguments out of range. */
-unsigned kvc_stats_ceil_klog2(unsigned k, uint32_t q);
 
 /* Accounted bits per vector of a KakeyaLattice codec. KVC_CODEC_PARAM
  * when Q is 0 or above KVC_BITS_Q_MAX, or D is 0, above KVC_BITS_D_MAX or

@@ -45,3 +45,13 @@ tests_check_metrics_LDADD = $(TEST_LDADD)
 tests_check_audit_SOURCES = tests/check_audit.c tests/testutil.h
 tests_check_audit_CFLAGS = $(TEST_CFLAGS)
 tests_check_audit_LDADD = $(TEST_LDADD)
+
+## end-to-end audit and Q-sweep drivers (audit branch)
+libkvcert_la_SOURCES += %reldir%/audit_run.c
+kvcstats_HEADERS += %reldir%/audit_run.h
+check_PROGRAMS += tests/check_audit_run
+TESTS += tests/check_audit_run tests/audit_cli.sh
+tests_check_audit_run_SOURCES = tests/check_audit_run.c tests/testutil.h
+tests_check_audit_run_CFLAGS = $(TEST_CFLAGS) $(CJSON_CFLAGS)
+tests_check_audit_run_LDADD = $(TEST_LDADD) $(CJSON_LIBS)
+EXTRA_DIST += tests/audit_cli.sh

@@ -174,24 +174,44 @@ expect pin_verified 1 "v4flash-stage075: FAIL (INPUT_SIZE_MISMATCH" "hidden.safe
 unset KVCERT_SHARDS KVCERT_HIDDEN
 
 # ---------------------------------------------------------------- the real-data run path
-# kvcert's synthetic host standing in for the real files (found through
-# KVCERT_SHARDS / KVCERT_HIDDEN, unpinned): the case runs all three profiles
-# end to end. The published CIs are the real model's, so the ratio
-# assertions must fail here while the accounted bits and the -21.97 % hold;
-# the headline of each profile is reported.
-"$KVCERT" synth --out "$tmp/synth" --seed 1 >/dev/null 2>&1 || fail synth "kvcert synth failed"
+# kvcert's synthetic host (seed 1, 2 passages) standing in for the real
+# files (found through KVCERT_SHARDS / KVCERT_HIDDEN, unpinned): the case
+# runs all three profiles end to end. The published CIs are the real
+# model's, so the three ratio assertions must fail here while the accounted
+# bits and the -21.97 % hold. Each profile's layer-weighted E8 Q38 / FP8
+# headline (reported) must equal what `kvcert audit` pinned on the same
+# data (golden/audit-seed1.json): two implementations of the measurement,
+# compared to the bit.
+"$KVCERT" synth --out "$tmp/synth" --seed 1 --passages 2 >/dev/null 2>&1 ||
+    fail synth "kvcert synth failed"
 KVCERT_SHARDS="$tmp/synth" KVCERT_HIDDEN="$tmp/synth/hidden.safetensors" KVCERT_PINNED="$tmp/nopins" \
-    "$KVCERT" certify --root "$CASES" --backend cpu v4flash-stage075 --report "$tmp/rd.json" \
+    "$KVCERT" certify --root "$CASES" --backend cpu -v v4flash-stage075 --report "$tmp/rd.json" \
     >"$tmp/out" 2>&1
 rc=$?
 ok=1
 [ "$rc" -eq 1 ] || ok=0
 grep -q 'v4flash-stage075: FAIL (E8 Q38 / FP8 rel-MSE, SWA, inside the published 95 % CI: expected 0.78998260952048072 .*outside the published 95 % CI \[' "$tmp/out" || ok=0
-for p in stage075 intended v4; do
-    grep -q "\"\$.profiles.$p.report.layer_weighted.ratios_vs_fp8.v15_e8_Q38\"" "$tmp/rd.json" || ok=0
-done
 # the bits assertions passed: exactly the three ratio assertions failed
 [ "$(grep -c '"pass":[[:space:]]*false' "$tmp/rd.json")" -eq 3 ] || ok=0
 [ "$ok" -eq 1 ] && pass real_data_run_path || fail real_data_run_path "exit $rc"
+cp "$tmp/out" "$tmp/rd.out"
+for p in stage075 intended v4; do
+    # "layer_weighted_v15_e8_Q38": {"mean": M, "ci95_hw": H} of profile p
+    lw=$(awk -v p="\"$p\": {" '
+        index($0, p) { inp = 1 }
+        inp && /"layer_weighted_v15_e8_Q38"/ { lw = 1; next }
+        lw && /"mean"/ { gsub(/[ ,]/, ""); split($0, a, ":"); m = a[2] }
+        lw && /"ci95_hw"/ { gsub(/[ ,]/, ""); split($0, a, ":"); print m " " a[2]; exit }
+    ' "${KVC_SRCDIR:-.}/golden/audit-seed1.json")
+    mean=${lw% *}
+    hw=${lw#* }
+    want="reported: \$.profiles.$p.report.layer_weighted.ratios_vs_fp8.v15_e8_Q38 = {\"mean\":$mean,\"ci95_hw\":$hw}"
+    cp "$tmp/rd.out" "$tmp/out"
+    if [ -n "$mean" ] && grep -Fq "$want" "$tmp/rd.out"; then
+        pass "same_as_audit_$p"
+    else
+        fail "same_as_audit_$p" "want '$want'"
+    fi
+done
 
 [ "$fails" -eq 0 ] || exit 1

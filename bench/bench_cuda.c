@@ -19,6 +19,11 @@
  *    backend, per profile; the model is loaded once, outside the timing.
  *    The backend table takes host arrays, so the GPU time includes every
  *    operation's copies in and out (wall clock of the host call).
+ * 4. the KakeyaLattice roundtrip (E8 and D4, Q = 38) of 1 M vectors x 512
+ *    on device memory (kvc_cuda_codec_roundtrip_device) against
+ *    cudaMemcpy device-to-device of the same 2 GiB, both as bytes read +
+ *    written per second (the roofline: the roundtrip reads x once and
+ *    writes x^ once); also vectors per second.
  * Kernel timings use CUDA events around each run; every figure is the
  * median of 25 runs after 3 warm-up runs (--quick: 5 runs, 1 warm-up).
  */
@@ -31,6 +36,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "codec/kakeya.h"
 #include "core/backend.h"
 #include "kernels/cuda_backend.h"
 #include "v4/pipeline.h"
@@ -292,6 +298,59 @@ static void bench_dequant(cudaStream_t s)
     free(hs);
 }
 
+/* ------------------------------------------------------------ codec roundtrip */
+
+typedef struct rt_job {
+    const kvc_kakeya_params *p;
+    const float *x;
+    float *out;
+    int64_t n;
+    cudaStream_t s;
+} rt_job;
+
+static void run_roundtrip(void *arg)
+{
+    rt_job *j = arg;
+    KV(kvc_cuda_codec_roundtrip_device(j->p, j->x, j->n, j->out, j->s, &e_));
+}
+
+static void run_rt_copy(void *arg)
+{
+    rt_job *j = arg;
+    CK(cudaMemcpyAsync(j->out, j->x, (size_t)j->n * 512 * sizeof(float),
+                       cudaMemcpyDeviceToDevice, j->s));
+}
+
+static void bench_codec(cudaStream_t s)
+{
+    const int64_t n = 1 << 20, d = 512;
+    const size_t cnt = (size_t)(n * d);
+    float *hx = filled(cnt, 77);
+    float *dx, *dout;
+    CK(cudaMalloc((void **)&dx, cnt * 4));
+    CK(cudaMalloc((void **)&dout, cnt * 4));
+    CK(cudaMemcpy(dx, hx, cnt * 4, cudaMemcpyHostToDevice));
+    free(hx);
+    kvc_kakeya_params p;
+    kvc_error e;
+    for (int k = 0; k < 2; k++) {
+        if (kvc_kakeya_params_init(&p, k ? KVC_CODEC_D4 : KVC_CODEC_E8, (int)d, 38, &e) != KVC_OK) {
+            fprintf(stderr, "bench_cuda: codec parameters: %s\n", e.detail);
+            exit(1);
+        }
+        rt_job j = {&p, dx, dout, n, s};
+        double tr = time_runs(run_roundtrip, &j, s);
+        double tc = time_runs(run_rt_copy, &j, s);
+        double br = 2.0 * (double)(cnt * 4) / tr, bc = 2.0 * (double)(cnt * 4) / tc;
+        printf("codec roundtrip %s Q=38 %lld x %lld: %.3f ms, %.2f M vectors/s, %7.1f GB/s "
+               "(read + written); cudaMemcpy D2D of %zu MiB: %7.1f GB/s (%.3f ms); ratio %.3f\n",
+               k ? "D4" : "E8", (long long)n, (long long)d, tr * 1e3, (double)n / tr * 1e-6,
+               br * 1e-9, cnt * 4 >> 20, bc * 1e-9, tc * 1e3, br / bc);
+    }
+    CK(cudaFree(dx));
+    CK(cudaFree(dout));
+}
+
 /* ------------------------------------------------------------ one passage */
 
 static double time_passage(const kvc_v4_model *m, const kvc_profile *p, const float *x,
@@ -391,6 +450,7 @@ int main(int argc, char **argv)
     bench_matmul(h, s, 512);
     bench_matmul(h, s, 1024);
     bench_dequant(s);
+    bench_codec(s);
     bench_passage(gpu);
     CB(cublasDestroy(h));
     CK(cudaStreamDestroy(s));

@@ -27,6 +27,7 @@
 
 #include "core/backend.h"
 #include "kernels/cuda_backend.h"
+#include "kernels/cuda_codec.h"
 #include "kernels/cuda_common.h"
 #include "v4/dequant_scalar.h"
 #include "v4/kvsim.h"
@@ -572,8 +573,14 @@ extern "C" kvc_status kvc_backend_cuda_create(int device, kvc_backend **out, kvc
         return st;
     }
     fill_table(&box->table, &box->ctx);
+    kvc__cuda_codec_fill(&box->table);
     *out = &box->table;
     return KVC_OK;
+}
+
+int kvc__cuda_backend_device(const kvc_backend *be)
+{
+    return ctx_of(be)->device;
 }
 
 extern "C" void kvc_backend_cuda_destroy(kvc_backend *be)

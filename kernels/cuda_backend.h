@@ -111,6 +111,13 @@ kvc_status kvc_cuda_dequant_device(const uint8_t *w, int64_t rows, int64_t cols,
                                    const uint8_t *scale, int64_t scols, float *out,
                                    void *stream, kvc_error *err);
 
+/* The codec roundtrip kernel (kernels/cuda_codec.cu) on device arrays
+ * x, out [n, D] of the caller, launched on its stream without waiting;
+ * D at most 1024 here (KVC_UNSUPPORTED above; the table handles any D). */
+kvc_status kvc_cuda_codec_roundtrip_device(const struct kvc_kakeya_params *p, const float *x,
+                                           int64_t n, float *out, void *stream,
+                                           kvc_error *err);
+
 #ifdef __cplusplus
 }
 #endif

@@ -63,6 +63,8 @@ endif
 KVC_CUDA_SOURCES += %reldir%/cuda_backend.cu
 KVC_CUDA_SOURCES += %reldir%/cuda_matmul.cu
 KVC_CUDA_SOURCES += %reldir%/cuda_dequant.cu
+KVC_CUDA_SOURCES += %reldir%/cuda_codec.cu
+noinst_HEADERS += %reldir%/cuda_codec.h
 kvckernels_HEADERS += %reldir%/cuda_backend.h
 if !HAVE_CUDA
 libkvcert_la_SOURCES += %reldir%/cuda_backend_stub.c
@@ -76,3 +78,11 @@ TESTS += tests/check_cuda_backend
 tests_check_cuda_backend_SOURCES = tests/check_cuda_backend.c tests/testutil.h
 tests_check_cuda_backend_CFLAGS = $(TEST_CFLAGS)
 tests_check_cuda_backend_LDADD = $(TEST_LDADD)
+
+## The codec and statistics operations, GPU against CPU bit for bit;
+## skips (77) without a device or without CUDA; no-fork Check.
+check_PROGRAMS += tests/check_cuda_codec
+TESTS += tests/check_cuda_codec
+tests_check_cuda_codec_SOURCES = tests/check_cuda_codec.c tests/testutil.h
+tests_check_cuda_codec_CFLAGS = $(TEST_CFLAGS)
+tests_check_cuda_codec_LDADD = $(TEST_LDADD)

@@ -16,13 +16,13 @@
 
 typedef struct recorder {
     int n;
-    kvc_equiv_case cases[400];
+    kvc_equiv_case cases[1000]; /* every op of the table: about 370 cases now */
 } recorder;
 
 static void record(void *arg, const kvc_equiv_case *c)
 {
     recorder *r = (recorder *)arg;
-    ck_assert_int_lt(r->n, 400);
+    ck_assert_int_lt(r->n, 1000);
     r->cases[r->n++] = *c;
 }
 

@@ -229,8 +229,8 @@ int main(void)
     float *rt = (float *)malloc(cap * D * sizeof(float));
     float *dec = (float *)malloc(cap * D * sizeof(float));
     float *hrt = (float *)malloc(cap * D * sizeof(float));
-    uint8_t *hs = (uint8_t *)calloc(cap * D, 1);
-    uint8_t *gs = (uint8_t *)malloc(cap * D);
+    uint8_t *hs = (uint8_t *)calloc(cap * (D + 8), 1); /* E8 Q126: 516 bytes a vector */
+    uint8_t *gs = (uint8_t *)malloc(cap * (D + 8));
     int *gbad = (int *)malloc(cap * sizeof(int));
     float *d_x, *d_rt, *d_dec;
     uint8_t *d_s;
@@ -238,7 +238,7 @@ int main(void)
     CK(cudaMalloc(&d_x, cap * D * sizeof(float)));
     CK(cudaMalloc(&d_rt, cap * D * sizeof(float)));
     CK(cudaMalloc(&d_dec, cap * D * sizeof(float)));
-    CK(cudaMalloc(&d_s, cap * D));
+    CK(cudaMalloc(&d_s, cap * (D + 8)));
     CK(cudaMalloc(&d_bad, cap * sizeof(int)));
     CK(cudaDeviceSetLimit(cudaLimitStackSize, 16384));
 
@@ -280,10 +280,18 @@ int main(void)
                     report("gpu unpack", v, 0, 0);
                     continue;
                 }
+                /* A finite vector whose norm passes fp16's 65504 has n^ = inf
+                 * and x^ = inf * 0 = NaN where H(z s) is 0: a NaN made by
+                 * arithmetic, whose bits are the hardware's (x86 0xFFC00000,
+                 * NVIDIA 0x7FFFFFFF). Allow NaN-only differences there too. */
+                int allow = nonfinite[v];
+                for (size_t i = v * D; i < (v + 1) * D; i++)
+                    if (hrt[i] != hrt[i])
+                        allow = 1;
                 for (size_t i = v * D; i < (v + 1) * D; i++) {
-                    if (!same_or_nans(hrt[i], rt[i], nonfinite[v]))
+                    if (!same_or_nans(hrt[i], rt[i], allow))
                         report("roundtrip", i, hrt[i], rt[i]);
-                    if (!same_or_nans(hrt[i], dec[i], nonfinite[v]))
+                    if (!same_or_nans(hrt[i], dec[i], allow))
                         report("decode", i, hrt[i], dec[i]);
                 }
                 size_t rb = (size_t)p.vector_bits / 8;

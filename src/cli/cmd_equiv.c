@@ -28,9 +28,14 @@ static void equiv_help(FILE *out)
             "\n"
             "Checks that the CUDA backend computes the CPU backend's bytes. Every\n"
             "operation (matmul, round_bf16, act_quant, rmsnorm, rope, pool, kvsim, and\n"
-            "the FP8 dequantization) runs on both with the same seeded inputs -- random\n"
+            "the FP8 dequantization; the codecs codec_roundtrip, codec_encode and\n"
+            "codec_decode for D4/E8 at Q = 1..200, the fp8_per64 and fp8_ds_mla\n"
+            "baselines, and the statistics recon_metrics, column_moments and\n"
+            "column_quantile) runs on both with the same seeded inputs -- random\n"
             "ones, and adversarial ones (+-0, subnormals, huge values, bf16 ties, rows\n"
-            "of zeros; NaN for round_bf16, the one operation that keeps NaN bits) --\n"
+            "of zeros, zero vectors, tiny and huge norms, vectors landing at +-Q after\n"
+            "scaling, heavy tails; NaN for round_bf16, the one operation that keeps\n"
+            "NaN bits) --\n"
             "at the pipeline's shapes and at odd ones (1x1, 3x5 by 7, 127x129 ...),\n"
             "each output between guard bytes (a write outside it fails the case). The\n"
             "outputs are compared by SHA-256 and byte for byte. Then (unless\n"
@@ -65,6 +70,10 @@ typedef struct report_state {
 
 static void bits_value(uint32_t bits, int elem_bytes, char *buf, size_t size)
 {
+    if (elem_bytes == 1) { /* a stream byte: no value */
+        snprintf(buf, size, "byte %u", (unsigned)bits);
+        return;
+    }
     float v = elem_bytes == 2 ? kvc_bf16_to_f32((uint16_t)bits) : 0.0f;
     if (elem_bytes == 4)
         memcpy(&v, &bits, sizeof v);

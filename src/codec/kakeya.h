@@ -102,6 +102,15 @@ KVC_HD float kvc_kakeya_floor(void)
     return kvc_f32_from_bits(KVC_KAKEYA_FLOOR_BITS);
 }
 
+/* n from the finished binary64 sum of squares (shared with the CUDA
+ * warp kernel, which forms the same 32 lane sums and tree by shuffles). */
+KVC_HD float kvc_kakeya_norm_finish(double sum)
+{
+    float n = (float)sqrt(sum); /* IEEE sqrt, one rounding to binary32 */
+    float fl = kvc_kakeya_floor();
+    return (n < fl) ? fl : n;
+}
+
 /* n = max(fp32(sqrt(sum x_i^2)), 2^-23), in the documented binary64 order. */
 KVC_HD float kvc_kakeya_norm(const float *x, int d)
 {
@@ -122,9 +131,7 @@ KVC_HD float kvc_kakeya_norm(const float *x, int d)
     for (int off = 16; off >= 1; off >>= 1)
         for (int l = 0; l < off; l++)
             lane[l] = lane[l] + lane[l + off];
-    float n = (float)sqrt(lane[0]); /* IEEE sqrt, one rounding to binary32 */
-    float fl = kvc_kakeya_floor();
-    return (n < fl) ? fl : n;
+    return kvc_kakeya_norm_finish(lane[0]);
 }
 
 KVC_HD float kvc_kakeya_sanitize(float v)

@@ -22,6 +22,7 @@
 #ifndef KVC_CORE_BACKEND_H
 #define KVC_CORE_BACKEND_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 #include "core/error.h"
@@ -48,6 +49,8 @@ typedef struct kvc_matrix {
 } kvc_matrix;
 
 typedef struct kvc_backend kvc_backend;
+struct kvc_kakeya_params;  /* codec/kakeya.h */
+struct kvc_recon_metrics;  /* stats/metrics.h */
 
 struct kvc_backend {
     const char *name; /* "cpu-avx2", "cpu-avx512", "cpu-scalar", "cuda:0" ... */
@@ -99,6 +102,40 @@ struct kvc_backend {
      * of 64, at most stride). */
     kvc_status (*kvsim)(const kvc_backend *be, uint16_t *x, int64_t rows, int64_t stride,
                         int64_t dims, kvc_kvsim_kind kind, kvc_error *err);
+
+    /* ------------------------------------------------ codecs (SPEC 7) */
+    /* The KakeyaLattice roundtrip (codec/kakeya.h) of n vectors x [n, D]
+     * -> out [n, D], D and Q those of p (kvc_kakeya_params_init). */
+    kvc_status (*codec_roundtrip)(const kvc_backend *be, const struct kvc_kakeya_params *p,
+                                  const float *x, int64_t n, float *out, kvc_error *err);
+    /* kvcert's bitstream: encode n vectors into stream[size] (size must be
+     * kvc_kakeya_stream_size), decode it back (KVC_BITSTREAM as the CPU's
+     * kvc_kakeya_decode: the first impossible record or nonzero padding). */
+    kvc_status (*codec_encode)(const kvc_backend *be, const struct kvc_kakeya_params *p,
+                               const float *x, int64_t n, uint8_t *stream, size_t size,
+                               kvc_error *err);
+    kvc_status (*codec_decode)(const kvc_backend *be, const struct kvc_kakeya_params *p,
+                               const uint8_t *stream, size_t size, int64_t n, float *out,
+                               kvc_error *err);
+    /* The FP8 baselines (codec/fp8block.h) of n 512-dim vectors. */
+    kvc_status (*fp8_per64)(const kvc_backend *be, const float *x, int64_t n, float *out,
+                            kvc_error *err);
+    kvc_status (*fp8_ds_mla)(const kvc_backend *be, const float *x, int64_t n, float *out,
+                             kvc_error *err);
+
+    /* ------------------------------------------------ statistics (SPEC 7.3-7.4) */
+    /* rel_mse and cos_sim (stats/metrics.h's lane order) of xhat vs x [n, d]. */
+    kvc_status (*recon_metrics)(const kvc_backend *be, const float *x, const float *xhat,
+                                int64_t n, int d, struct kvc_recon_metrics *out,
+                                kvc_error *err);
+    /* The audit's per-dim moments of x [n, d] (stats/audit.h):
+     * mu_j = S_i(x)/N, var_j = S_i(d*d)/N, m4_j = S_i((d*d)*(d*d))/N. */
+    kvc_status (*column_moments)(const kvc_backend *be, const float *x, int64_t n, int d,
+                                 double *mu, double *var, double *m4, kvc_error *err);
+    /* Per column j of a [n, d] (binary64): the q quantile by sorting
+     * (-0 before +0, NaN last) and kvc_quantile_linear_sorted. */
+    kvc_status (*column_quantile)(const kvc_backend *be, const double *a, int64_t n, int d,
+                                  double q, double *out, kvc_error *err);
 
     /* New operations go here, at the end. */
 };

@@ -114,13 +114,7 @@ double kvc_stats_quantile_linear(const double *sorted, size_t n, double q)
 {
     if (n == 0)
         return NAN;
-    double h = q * (double)(n - 1);
-    size_t lo = (size_t)h; /* h >= 0: truncation is floor */
-    if (lo >= n - 1) /* q = 1, or n = 1: floor h = ceil h = n - 1 */
-        return sorted[n - 1];
-    double frac = h - (double)lo;
-    size_t hi = (frac > 0.0) ? lo + 1 : lo;
-    return sorted[lo] + frac * (sorted[hi] - sorted[lo]);
+    return kvc_quantile_linear_sorted(sorted, (uint64_t)n, q);
 }
 
 static int cmp_double(const void *a, const void *b)
@@ -129,6 +123,8 @@ static int cmp_double(const void *a, const void *b)
     int xn = (x != x), yn = (y != y);
     if (xn || yn)
         return xn - yn; /* NaN sorts last */
+    if (x == y) /* -0 before +0: a total order, so every sort gives the same bits */
+        return (int)signbit(y) - (int)signbit(x);
     return (x > y) - (x < y);
 }
 
@@ -153,8 +149,7 @@ static void column_moments(const float *x, size_t n, size_t d, double *lanes, co
     memset(lanes, 0, d * KVC_LANES * sizeof *lanes);
     for (size_t i = 0; i < n; i++)
         for (size_t j = 0; j < d; j++) {
-            double dv = (double)x[i * d + j] - m->mu[j];
-            kvc_lanes_add(lanes + j * KVC_LANES, i, dv * dv);
+            kvc_lanes_add(lanes + j * KVC_LANES, i, kvc_moment_d2(x[i * d + j], m->mu[j]));
         }
     for (size_t j = 0; j < d; j++) {
         m->var_raw[j] = kvc_lanes_finish(lanes + j * KVC_LANES) / nn;
@@ -164,12 +159,56 @@ static void column_moments(const float *x, size_t n, size_t d, double *lanes, co
     memset(lanes, 0, d * KVC_LANES * sizeof *lanes);
     for (size_t i = 0; i < n; i++)
         for (size_t j = 0; j < d; j++) {
-            double dv = (double)x[i * d + j] - m->mu[j];
-            double d2 = dv * dv;
-            kvc_lanes_add(lanes + j * KVC_LANES, i, d2 * d2);
+            kvc_lanes_add(lanes + j * KVC_LANES, i, kvc_moment_d4(x[i * d + j], m->mu[j]));
         }
     for (size_t j = 0; j < d; j++)
         m->kurt[j] = (kvc_lanes_finish(lanes + j * KVC_LANES) / nn) / (m->var[j] * m->var[j]);
+}
+
+kvc_status kvc_stats_column_moments(const float *x, size_t n, int d, double *mu, double *var,
+                                    double *m4, kvc_error *err)
+{
+    if (n == 0 || d < 1 || x == NULL || mu == NULL || var == NULL || m4 == NULL)
+        return kvc_error_set(err, KVC_INVALID_ARGUMENT, "moments of %zu vectors of %d dims", n,
+                             d);
+    size_t dd = (size_t)d;
+    double *lanes = malloc(dd * KVC_LANES * sizeof *lanes);
+    double *buf = malloc(2 * dd * sizeof *buf);
+    if (lanes == NULL || buf == NULL) {
+        free(lanes);
+        free(buf);
+        return kvc_error_set(err, KVC_NOMEM, "moments of %d dims", d);
+    }
+    col_moments m = {mu, var, buf, buf + dd};
+    column_moments(x, n, dd, lanes, &m);
+    /* kurt_j = (S4 / N) / (v_j * v_j): undo the division to return S4 / N */
+    memset(lanes, 0, dd * KVC_LANES * sizeof *lanes);
+    for (size_t i = 0; i < n; i++)
+        for (size_t j = 0; j < dd; j++)
+            kvc_lanes_add(lanes + j * KVC_LANES, i, kvc_moment_d4(x[i * dd + j], mu[j]));
+    for (size_t j = 0; j < dd; j++)
+        m4[j] = kvc_lanes_finish(lanes + j * KVC_LANES) / (double)n;
+    free(lanes);
+    free(buf);
+    return KVC_OK;
+}
+
+kvc_status kvc_stats_column_quantile(const double *a, size_t n, int d, double q, double *out,
+                                     kvc_error *err)
+{
+    if (n == 0 || d < 1 || a == NULL || out == NULL || !(q >= 0.0 && q <= 1.0))
+        return kvc_error_set(err, KVC_INVALID_ARGUMENT, "quantile %g of %zu x %d", q, n, d);
+    double *col = malloc(n * sizeof *col);
+    if (col == NULL)
+        return kvc_error_set(err, KVC_NOMEM, "quantile column of %zu", n);
+    for (size_t j = 0; j < (size_t)d; j++) {
+        for (size_t i = 0; i < n; i++)
+            col[i] = a[i * (size_t)d + j];
+        qsort(col, n, sizeof *col, cmp_double);
+        out[j] = kvc_quantile_linear_sorted(col, (uint64_t)n, q);
+    }
+    free(col);
+    return KVC_OK;
 }
 
 static double variance_ratio(const double *var, size_t d)

@@ -84,6 +84,17 @@ void kvc_stats_gaussian_fill(float *x, size_t count, uint64_t seed);
  * h = q (n - 1); value = v[floor h] + (h - floor h)(v[ceil h] - v[floor h]). */
 double kvc_stats_quantile_linear(const double *sorted, size_t n, double q);
 
+/* The audit's per-dim moments of x [n, d] in the documented order:
+ * mu_j = S_i(x)/N, var_j = S_i(d*d)/N (raw, before the 1e-12 floor),
+ * m4_j = S_i((d*d)*(d*d))/N. KVC_INVALID_ARGUMENT for n == 0 or d < 1. */
+kvc_status kvc_stats_column_moments(const float *x, size_t n, int d, double *mu, double *var,
+                                    double *m4, kvc_error *err);
+
+/* Per column j of a [n, d] (binary64, row-major): out[j] = the q quantile
+ * of the column sorted ascending (-0 before +0, NaN last). */
+kvc_status kvc_stats_column_quantile(const double *a, size_t n, int d, double q, double *out,
+                                     kvc_error *err);
+
 /* kvcert's natural logarithm for finite x > 0 (binary64, + - * / only;
  * within 2 ulp of the correctly rounded value, tested against libm). */
 double kvc__stats_log(double x);

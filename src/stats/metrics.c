@@ -69,8 +69,7 @@ kvc_status kvc_stats_recon(const float *x, const float *xhat, size_t n, int d,
         dl.lanes[k] = 0.0;
     for (size_t i = 0; i < n; i++)
         for (size_t j = 0; j < dd; j++) {
-            double dv = (double)x[i * dd + j] - mu[j];
-            kvc_lanes_add(dl.lanes + j * KVC_LANES, i, dv * dv);
+            kvc_lanes_add(dl.lanes + j * KVC_LANES, i, kvc_moment_d2(x[i * dd + j], mu[j]));
         }
     dim_lanes_finish(&dl, per_dim);
     double sst = kvc_stats_lane_sum(per_dim, dd);
@@ -80,8 +79,7 @@ kvc_status kvc_stats_recon(const float *x, const float *xhat, size_t n, int d,
         dl.lanes[k] = 0.0;
     for (size_t i = 0; i < n; i++)
         for (size_t j = 0; j < dd; j++) {
-            double e = (double)x[i * dd + j] - (double)xhat[i * dd + j];
-            kvc_lanes_add(dl.lanes + j * KVC_LANES, i, e * e);
+            kvc_lanes_add(dl.lanes + j * KVC_LANES, i, kvc_metric_e2(x[i * dd + j], xhat[i * dd + j]));
         }
     dim_lanes_finish(&dl, per_dim);
     double sse = kvc_stats_lane_sum(per_dim, dd);
@@ -101,10 +99,8 @@ kvc_status kvc_stats_recon(const float *x, const float *xhat, size_t n, int d,
             kvc_lanes_add(ph, j, b * b);
         }
         double dot = kvc_lanes_finish(pd);
-        double den = sqrt(kvc_lanes_finish(px)) * sqrt(kvc_lanes_finish(ph));
-        if (den < 1e-12)
-            den = 1e-12;
-        kvc_lanes_add(ci, i, dot / den);
+        double sx = kvc_lanes_finish(px);
+        kvc_lanes_add(ci, i, kvc_metric_cos(dot, sx, kvc_lanes_finish(ph)));
     }
     double cos_sum = kvc_lanes_finish(ci);
 

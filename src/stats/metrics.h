@@ -24,6 +24,7 @@
 #ifndef KVC_STATS_METRICS_H
 #define KVC_STATS_METRICS_H
 
+#include <math.h> /* sqrt: IEEE correctly rounded (DESIGN rule 2) */
 #include <stddef.h>
 #include <stdint.h>
 
@@ -51,6 +52,48 @@ KVC_HD double kvc_lanes_finish(double *p)
         for (int l = 0; l < off; l++)
             p[l] = p[l] + p[l + off];
     return p[0];
+}
+
+/* The linear-interpolation quantile of SPEC 7.4 over sorted[0..n), n >= 1:
+ * h = q (n - 1); value = v[floor h] + (h - floor h)(v[ceil h] - v[floor h]).
+ * Shared by the CPU (kvc_stats_quantile_linear) and the CUDA backend. */
+KVC_HD double kvc_quantile_linear_sorted(const double *sorted, uint64_t n, double q)
+{
+    double h = q * (double)(n - 1);
+    uint64_t lo = (uint64_t)h; /* h >= 0: truncation is floor */
+    if (lo >= n - 1)           /* q = 1, or n = 1: floor h = ceil h = n - 1 */
+        return sorted[n - 1];
+    double frac = h - (double)lo;
+    uint64_t hi = (frac > 0.0) ? lo + 1 : lo;
+    return sorted[lo] + frac * (sorted[hi] - sorted[lo]);
+}
+
+/* The audit's central-moment terms (one definition for CPU and GPU). */
+KVC_HD double kvc_moment_d2(float x, double mu)
+{
+    double dv = (double)x - mu;
+    return dv * dv;
+}
+
+KVC_HD double kvc_moment_d4(float x, double mu)
+{
+    double d2 = kvc_moment_d2(x, mu);
+    return d2 * d2;
+}
+
+/* The metric terms: e*e with e = x - x^, and the cosine of one vector. */
+KVC_HD double kvc_metric_e2(float x, float xh)
+{
+    double e = (double)x - (double)xh;
+    return e * e;
+}
+
+KVC_HD double kvc_metric_cos(double dot, double sx, double sh)
+{
+    double den = sqrt(sx) * sqrt(sh);
+    if (den < 1e-12)
+        den = 1e-12;
+    return dot / den;
 }
 
 #ifdef __cplusplus

@@ -11,7 +11,11 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "codec/fp8block.h"
+#include "codec/kakeya.h"
 #include "core/backend.h"
+#include "stats/audit.h"
+#include "stats/metrics.h"
 #include "v4/cpu.h"
 #include "v4/kvsim.h"
 #include "v4/norm.h"
@@ -273,6 +277,88 @@ static kvc_status cpu_kvsim(const kvc_backend *be, uint16_t *x, int64_t rows, in
     return KVC_OK;
 }
 
+/* ------------------------------------------------------------ codecs, statistics */
+/* Thin wrappers over the host loops of src/codec and src/stats (one
+ * thread; the per-vector and per-term code is the KVC_HD code the CUDA
+ * kernels call). */
+
+static kvc_status cpu_codec_roundtrip(const kvc_backend *be, const struct kvc_kakeya_params *p,
+                                      const float *x, int64_t n, float *out, kvc_error *err)
+{
+    (void)be;
+    if (n < 0 || (n > 0 && (x == NULL || out == NULL)))
+        return bad_shape(err, "codec_roundtrip");
+    return kvc_kakeya_roundtrip(p, x, (size_t)n, out, err);
+}
+
+static kvc_status cpu_codec_encode(const kvc_backend *be, const struct kvc_kakeya_params *p,
+                                   const float *x, int64_t n, uint8_t *stream, size_t size,
+                                   kvc_error *err)
+{
+    (void)be;
+    if (n < 0 || (n > 0 && (x == NULL || stream == NULL)))
+        return bad_shape(err, "codec_encode");
+    return kvc_kakeya_encode(p, x, (size_t)n, stream, size, err);
+}
+
+static kvc_status cpu_codec_decode(const kvc_backend *be, const struct kvc_kakeya_params *p,
+                                   const uint8_t *stream, size_t size, int64_t n, float *out,
+                                   kvc_error *err)
+{
+    (void)be;
+    if (n < 0 || (n > 0 && (stream == NULL || out == NULL)))
+        return bad_shape(err, "codec_decode");
+    return kvc_kakeya_decode(p, stream, size, (size_t)n, out, err);
+}
+
+static kvc_status cpu_fp8_per64(const kvc_backend *be, const float *x, int64_t n, float *out,
+                                kvc_error *err)
+{
+    (void)be;
+    if (n < 0 || (n > 0 && (x == NULL || out == NULL)))
+        return bad_shape(err, "fp8_per64");
+    kvc_fp8_per64(x, (size_t)n, out);
+    return KVC_OK;
+}
+
+static kvc_status cpu_fp8_ds_mla(const kvc_backend *be, const float *x, int64_t n, float *out,
+                                 kvc_error *err)
+{
+    (void)be;
+    if (n < 0 || (n > 0 && (x == NULL || out == NULL)))
+        return bad_shape(err, "fp8_ds_mla");
+    kvc_fp8_ds_mla(x, (size_t)n, out);
+    return KVC_OK;
+}
+
+static kvc_status cpu_recon_metrics(const kvc_backend *be, const float *x, const float *xhat,
+                                    int64_t n, int d, struct kvc_recon_metrics *out,
+                                    kvc_error *err)
+{
+    (void)be;
+    if (n < 1)
+        return bad_shape(err, "recon_metrics");
+    return kvc_stats_recon(x, xhat, (size_t)n, d, out, err);
+}
+
+static kvc_status cpu_column_moments(const kvc_backend *be, const float *x, int64_t n, int d,
+                                     double *mu, double *var, double *m4, kvc_error *err)
+{
+    (void)be;
+    if (n < 1)
+        return bad_shape(err, "column_moments");
+    return kvc_stats_column_moments(x, (size_t)n, d, mu, var, m4, err);
+}
+
+static kvc_status cpu_column_quantile(const kvc_backend *be, const double *a, int64_t n, int d,
+                                      double q, double *out, kvc_error *err)
+{
+    (void)be;
+    if (n < 1)
+        return bad_shape(err, "column_quantile");
+    return kvc_stats_column_quantile(a, (size_t)n, d, q, out, err);
+}
+
 /* ------------------------------------------------------------ tables */
 
 static void fill_table(kvc_backend *be, cpu_ctx *ctx)
@@ -290,6 +376,14 @@ static void fill_table(kvc_backend *be, cpu_ctx *ctx)
     be->rope = cpu_rope;
     be->pool = cpu_pool;
     be->kvsim = cpu_kvsim;
+    be->codec_roundtrip = cpu_codec_roundtrip;
+    be->codec_encode = cpu_codec_encode;
+    be->codec_decode = cpu_codec_decode;
+    be->fp8_per64 = cpu_fp8_per64;
+    be->fp8_ds_mla = cpu_fp8_ds_mla;
+    be->recon_metrics = cpu_recon_metrics;
+    be->column_moments = cpu_column_moments;
+    be->column_quantile = cpu_column_quantile;
 }
 
 static kvc_backend default_table;

@@ -10,7 +10,11 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "codec/fp8block.h"
+#include "codec/hadamard.h"
+#include "codec/kakeya.h"
 #include "core/formats.h"
+#include "stats/metrics.h"
 #include "io/digest.h"
 #include "v4/equiv.h"
 #include "v4/pipeline.h"
@@ -21,7 +25,10 @@
 #define GUARD_BYTE 0xCD
 
 static const char *const op_names[KVC_EQUIV_OP_COUNT] = {
-    "matmul", "round_bf16", "act_quant", "rmsnorm", "rope", "pool", "kvsim", "dequant"};
+    "matmul",     "round_bf16",    "act_quant",      "rmsnorm",        "rope",
+    "pool",       "kvsim",         "dequant",        "codec_roundtrip", "codec_encode",
+    "codec_decode", "fp8_per64",   "fp8_ds_mla",     "recon_metrics",  "column_moments",
+    "column_quantile"};
 
 const char *kvc_equiv_op_name(kvc_equiv_op op)
 {
@@ -41,7 +48,10 @@ kvc_status kvc_equiv_parse_ops(const char *list, unsigned *mask, kvc_error *err)
         if (found < 0)
             return kvc_error_set(err, KVC_INVALID_ARGUMENT,
                                  "unknown operation '%.*s' (known: matmul, round_bf16, "
-                                 "act_quant, rmsnorm, rope, pool, kvsim, dequant)",
+                                 "act_quant, rmsnorm, rope, pool, kvsim, dequant, "
+                                 "codec_roundtrip, codec_encode, codec_decode, fp8_per64, "
+                                 "fp8_ds_mla, recon_metrics, column_moments, "
+                                 "column_quantile)",
                                  (int)len, p);
         *mask |= 1u << found;
         p += len;
@@ -265,7 +275,10 @@ kvc_status kvc_equiv_compare(const void *ref, const void *test, int64_t n, int e
         for (int64_t i = 0; i < n; i++) {
             if (memcmp(a + i * elem_bytes, b + i * elem_bytes, (size_t)elem_bytes) != 0) {
                 c->first_diff = i;
-                if (elem_bytes == 2) {
+                if (elem_bytes == 1) {
+                    c->ref_bits = a[i];
+                    c->test_bits = b[i];
+                } else if (elem_bytes == 2) {
                     uint16_t u, v;
                     memcpy(&u, a + i * 2, 2);
                     memcpy(&v, b + i * 2, 2);
@@ -831,6 +844,393 @@ static void run_dequant(runner *r)
             case_dequant(r, idx++, odd[i][0], odd[i][1], adv);
 }
 
+/* ------------------------------------------------------------ codecs */
+
+/* A Gaussian-like value: the sum of four uniforms in [-1, 1) (no libm). */
+static float f_gauss(rng *g)
+{
+    double s = 0.0;
+    for (int k = 0; k < 4; k++)
+        s += (double)(rnext(g) >> 11) * 0x1p-52 - 1.0;
+    return (float)s;
+}
+
+/* Every norm stays below 32768 (D <= 1024): a norm past fp16's 65504 makes
+ * n^ = inf and x^ = inf * 0 = NaN, whose bits are the hardware's (x86
+ * 0xFFC00000, NVIDIA 0x7FFFFFFF), outside the contract (v4/equiv.h).
+ * Vector v of [n, d] (kinds by v % 8 when adv, else Gaussian-like with
+ * a few heavy-tailed rows):
+ *   0 Gaussian-like, 1 heavy-tailed (2^e, e in -24..9), 2 zero,
+ *   3 tiny norm (2^-120 scale, below the 2^-23 floor), 4 large norm (2^10),
+ *   5 H of chosen lattice targets in [-Q, Q] (integers and halves, with
+ *     +-Q present) so the scaled image sits on and between the points,
+ *   6 one-hot, 7 all equal. */
+static void fill_vectors(rng *g, float *x, int64_t n, int d, int q, int adv)
+{
+    for (int64_t v = 0; v < n; v++) {
+        float *r = x + v * d;
+        int kind = adv ? (int)(v % 8) : ((v % 5 == 4) ? 1 : 0);
+        switch (kind) {
+        case 0:
+            for (int i = 0; i < d; i++)
+                r[i] = f_gauss(g);
+            break;
+        case 1:
+            for (int i = 0; i < d; i++)
+                r[i] = f_normal(g, -24, 9);
+            break;
+        case 2:
+            for (int i = 0; i < d; i++)
+                r[i] = (i & 1) ? -0.0f : 0.0f;
+            break;
+        case 3:
+            for (int i = 0; i < d; i++)
+                r[i] = f_gauss(g) * 0x1p-120f;
+            break;
+        case 4:
+            for (int i = 0; i < d; i++)
+                r[i] = f_gauss(g) * 0x1p10f;
+            break;
+        case 5: {
+            for (int i = 0; i < d; i++) {
+                uint64_t u = rnext(g);
+                float t = (float)((int64_t)(u % (uint64_t)(2 * q + 1)) - q);
+                if ((u >> 40) & 1 && t < (float)q)
+                    t += 0.5f;
+                r[i] = t;
+            }
+            r[(int)(rnext(g) % (uint64_t)d)] = (rnext(g) & 1) ? (float)q : -(float)q;
+            kvc_hadamard_f32(r, d, kvc_hadamard_scale(d));
+            break;
+        }
+        case 6:
+            for (int i = 0; i < d; i++)
+                r[i] = 0.0f;
+            r[(int)(rnext(g) % (uint64_t)d)] = f_normal(g, -30, 14);
+            break;
+        default: {
+            float c = f_normal(g, -10, 9);
+            for (int i = 0; i < d; i++)
+                r[i] = c;
+            break;
+        }
+        }
+    }
+}
+
+typedef enum codec_what { CW_ROUNDTRIP, CW_ENCODE, CW_DECODE } codec_what;
+
+static void case_codec(runner *r, kvc_equiv_op op, int index, kvc_codec_kind kind, int d, int q,
+                       int64_t n, int adv)
+{
+    kvc_equiv_case c;
+    case_init(&c, "%s/%s/D%d/Q%d/n%lld/%s", op_names[op], kind == KVC_CODEC_E8 ? "e8" : "d4",
+              d, q, (long long)n, variant(adv));
+    rng g = rng_for(r->opt->seed, (int)op, index);
+    kvc_kakeya_params p;
+    size_t ssize = 0, cnt = (size_t)n * (size_t)d;
+    float *x = NULL;
+    uint8_t *stream = NULL;
+    gbuf b[2] = {{NULL, 0}, {NULL, 0}};
+    void *y[2] = {NULL, NULL};
+    if (kvc_kakeya_params_init(&p, kind, d, q, NULL) != KVC_OK) {
+        add_problem(&c, "bad codec parameters");
+        finish(r, &c, y, 0, 4);
+        return;
+    }
+    if (op != KVC_EQUIV_CODEC_ROUNDTRIP)
+        (void)kvc_kakeya_stream_size(&p, (size_t)n, &ssize, NULL);
+    x = (float *)malloc(cnt * sizeof *x + 1);
+    stream = (uint8_t *)malloc(ssize + 1);
+    if (x == NULL || stream == NULL) {
+        nomem(r, c.id);
+        goto done;
+    }
+    fill_vectors(&g, x, n, d, q, adv);
+    if (op == KVC_EQUIV_CODEC_DECODE) { /* the decoder's input: the reference's stream */
+        kvc_error e;
+        kvc_error_clear(&e);
+        if (r->be[0]->codec_encode(r->be[0], &p, x, n, stream, ssize, &e) != KVC_OK)
+            call_failed(&c, r, 0, &e);
+    }
+    for (int s = 0; s < 2; s++) {
+        kvc_error e;
+        kvc_error_clear(&e);
+        size_t bytes = op == KVC_EQUIV_CODEC_ENCODE ? ssize : cnt * sizeof(float);
+        y[s] = gbuf_alloc(&b[s], bytes);
+        if (y[s] == NULL) {
+            nomem(r, c.id);
+            goto done;
+        }
+        kvc_status st;
+        if (r->be[s]->codec_roundtrip == NULL)
+            st = kvc_error_set(&e, KVC_BACKEND_UNAVAILABLE, "no codec operations");
+        else if (op == KVC_EQUIV_CODEC_ROUNDTRIP)
+            st = r->be[s]->codec_roundtrip(r->be[s], &p, x, n, (float *)y[s], &e);
+        else if (op == KVC_EQUIV_CODEC_ENCODE)
+            st = r->be[s]->codec_encode(r->be[s], &p, x, n, (uint8_t *)y[s], ssize, &e);
+        else
+            st = r->be[s]->codec_decode(r->be[s], &p, stream, ssize, n, (float *)y[s], &e);
+        if (st != KVC_OK)
+            call_failed(&c, r, s, &e);
+        guard_check(&c, r, s, &b[s], op == KVC_EQUIV_CODEC_ENCODE ? "stream" : "out");
+    }
+    if (op == KVC_EQUIV_CODEC_ENCODE)
+        finish(r, &c, y, (int64_t)ssize, 1);
+    else
+        finish(r, &c, y, (int64_t)cnt, 4);
+done:
+    free(x);
+    free(stream);
+    gbuf_free(&b[0]);
+    gbuf_free(&b[1]);
+}
+
+/* A corrupted stream: both backends must refuse it with the same status
+ * and message (the first impossible record). */
+static void case_codec_corrupt(runner *r, int index, kvc_codec_kind kind, int q)
+{
+    kvc_equiv_case c;
+    case_init(&c, "codec_decode/%s/D512/Q%d/corrupt", kind == KVC_CODEC_E8 ? "e8" : "d4", q);
+    rng g = rng_for(r->opt->seed, KVC_EQUIV_CODEC_DECODE, 1000 + index);
+    kvc_kakeya_params p;
+    const int64_t n = 64;
+    size_t ssize = 0;
+    void *y[2] = {NULL, NULL};
+    float *out = NULL;
+    uint8_t *stream = NULL;
+    if (kvc_kakeya_params_init(&p, kind, 512, q, NULL) != KVC_OK ||
+        kvc_kakeya_stream_size(&p, (size_t)n, &ssize, NULL) != KVC_OK) {
+        add_problem(&c, "bad codec parameters");
+        finish(r, &c, y, 0, 4);
+        return;
+    }
+    stream = (uint8_t *)malloc(ssize);
+    out = (float *)malloc(sizeof(float) * 512 * (size_t)n);
+    if (stream == NULL || out == NULL) {
+        nomem(r, c.id);
+        goto done;
+    }
+    for (size_t i = 0; i < ssize; i++)
+        stream[i] = (uint8_t)rnext(&g);
+    static char msg[2][512];
+    kvc_status st[2];
+    memset(msg, 0, sizeof msg);
+    for (int s = 0; s < 2; s++) {
+        kvc_error e;
+        kvc_error_clear(&e);
+        st[s] = r->be[s]->codec_decode(r->be[s], &p, stream, ssize, n, out, &e);
+        kvc_error_format(&e, msg[s], sizeof msg[s]);
+    }
+    if (st[0] != st[1] || strcmp(msg[0], msg[1]) != 0)
+        add_problem(&c, "statuses differ: %s: [%s] vs %s: [%s]", r->be[0]->name, msg[0],
+                    r->be[1]->name, msg[1]);
+    /* compare the two messages as the outputs */
+    y[0] = msg[0];
+    y[1] = msg[1];
+    finish(r, &c, y, (int64_t)sizeof msg[0], 1);
+done:
+    free(stream);
+    free(out);
+}
+
+static void run_codec(runner *r, kvc_equiv_op op)
+{
+    static const int qs[] = {1, 10, 38, 126, 200};
+    static const int dims[] = {8, 128, 512, 1024};
+    int idx = 0;
+    for (int k = 0; k < 2 && r->fatal == KVC_OK; k++) {
+        kvc_codec_kind kind = k ? KVC_CODEC_E8 : KVC_CODEC_D4;
+        for (size_t qi = 0; qi < sizeof qs / sizeof qs[0]; qi++) {
+            if (op != KVC_EQUIV_CODEC_ROUNDTRIP && qs[qi] > KVC_KAKEYA_BITSTREAM_Q_MAX)
+                continue;
+            for (size_t di = 0; di < sizeof dims / sizeof dims[0] && r->fatal == KVC_OK; di++) {
+                int64_t n = dims[di] > 512 ? 24 : (dims[di] == 8 ? 301 : 67);
+                for (int adv = 0; adv < 2 && r->fatal == KVC_OK; adv++)
+                    case_codec(r, op, idx++, kind, dims[di], qs[qi], n, adv);
+            }
+        }
+        if (op == KVC_EQUIV_CODEC_DECODE && r->fatal == KVC_OK)
+            case_codec_corrupt(r, k, kind, 38);
+    }
+    if (r->opt->large && r->fatal == KVC_OK)
+        case_codec(r, op, idx++, KVC_CODEC_E8, 512, 38, 65536, 0);
+}
+
+static void run_codec_roundtrip(runner *r)
+{
+    run_codec(r, KVC_EQUIV_CODEC_ROUNDTRIP);
+}
+
+static void run_codec_encode(runner *r)
+{
+    run_codec(r, KVC_EQUIV_CODEC_ENCODE);
+}
+
+static void run_codec_decode(runner *r)
+{
+    run_codec(r, KVC_EQUIV_CODEC_DECODE);
+}
+
+static void case_fp8(runner *r, kvc_equiv_op op, int index, int64_t n, int adv)
+{
+    kvc_equiv_case c;
+    case_init(&c, "%s/n%lld/%s", op_names[op], (long long)n, variant(adv));
+    rng g = rng_for(r->opt->seed, (int)op, index);
+    size_t cnt = (size_t)n * KVC_FP8_DIM;
+    float *x = (float *)malloc(cnt * sizeof *x);
+    gbuf b[2] = {{NULL, 0}, {NULL, 0}};
+    void *y[2] = {NULL, NULL};
+    if (x == NULL) {
+        nomem(r, c.id);
+        goto done;
+    }
+    fill_vectors(&g, x, n, KVC_FP8_DIM, 448, adv);
+    if (adv) /* add the adversarial scalars of the V4 ops (finite, |x| < 2^100) */
+        for (size_t i = 0; i < cnt; i += 7)
+            x[i] = f_adv(&g, 100);
+    for (int s = 0; s < 2; s++) {
+        kvc_error e;
+        kvc_error_clear(&e);
+        y[s] = gbuf_alloc(&b[s], cnt * sizeof(float));
+        if (y[s] == NULL) {
+            nomem(r, c.id);
+            goto done;
+        }
+        kvc_status st;
+        if (r->be[s]->fp8_per64 == NULL)
+            st = kvc_error_set(&e, KVC_BACKEND_UNAVAILABLE, "no fp8 operations");
+        else if (op == KVC_EQUIV_FP8_PER64)
+            st = r->be[s]->fp8_per64(r->be[s], x, n, (float *)y[s], &e);
+        else
+            st = r->be[s]->fp8_ds_mla(r->be[s], x, n, (float *)y[s], &e);
+        if (st != KVC_OK)
+            call_failed(&c, r, s, &e);
+        guard_check(&c, r, s, &b[s], "out");
+    }
+    finish(r, &c, y, (int64_t)cnt, 4);
+done:
+    free(x);
+    gbuf_free(&b[0]);
+    gbuf_free(&b[1]);
+}
+
+static void run_fp8_per64(runner *r)
+{
+    for (int adv = 0; adv < 2 && r->fatal == KVC_OK; adv++) {
+        case_fp8(r, KVC_EQUIV_FP8_PER64, 2 * adv, 1, adv);
+        case_fp8(r, KVC_EQUIV_FP8_PER64, 2 * adv + 1, 333, adv);
+    }
+}
+
+static void run_fp8_ds_mla(runner *r)
+{
+    for (int adv = 0; adv < 2 && r->fatal == KVC_OK; adv++) {
+        case_fp8(r, KVC_EQUIV_FP8_DS_MLA, 2 * adv, 1, adv);
+        case_fp8(r, KVC_EQUIV_FP8_DS_MLA, 2 * adv + 1, 333, adv);
+    }
+}
+
+/* ------------------------------------------------------------ statistics */
+
+/* x [n, d]; xhat = x perturbed (a different value in every element but
+ * some rows equal, a zero row pair when adv). */
+static void case_stats(runner *r, kvc_equiv_op op, int index, int64_t n, int d, int adv)
+{
+    kvc_equiv_case c;
+    case_init(&c, "%s/%lldx%d/%s", op_names[op], (long long)n, d, variant(adv));
+    rng g = rng_for(r->opt->seed, (int)op, index);
+    size_t cnt = (size_t)n * (size_t)d;
+    size_t outn = op == KVC_EQUIV_RECON_METRICS ? 4 : (op == KVC_EQUIV_COLUMN_MOMENTS ? 3 * (size_t)d : (size_t)d);
+    float *x = (float *)malloc(cnt * sizeof *x);
+    float *xh = (float *)malloc(cnt * sizeof *xh);
+    double *a = (double *)malloc(cnt * sizeof *a);
+    gbuf b[2] = {{NULL, 0}, {NULL, 0}};
+    void *y[2] = {NULL, NULL};
+    if (x == NULL || xh == NULL || a == NULL) {
+        nomem(r, c.id);
+        goto done;
+    }
+    for (int64_t v = 0; v < n; v++) {
+        for (int j = 0; j < d; j++) {
+            float t = adv && (v % 3 == 1) ? f_normal(&g, -20, 20) : f_gauss(&g);
+            x[v * d + j] = t * (float)(1 + j % 5); /* anisotropic columns */
+            xh[v * d + j] = (adv && v % 4 == 2) ? x[v * d + j] : x[v * d + j] + 0.01f * f_gauss(&g);
+        }
+        if (adv && v % 9 == 3)
+            for (int j = 0; j < d; j++)
+                x[v * d + j] = xh[v * d + j] = 0.0f;
+    }
+    for (size_t i = 0; i < cnt; i++) {
+        double t = (double)x[i];
+        if (adv && (i % 11 == 0))
+            t = (i % 22 == 0) ? -0.0 : 0.0; /* signed zeros: -0 sorts first */
+        if (adv && (i % 13 == 0))
+            t = 1.5; /* ties */
+        a[i] = t;
+    }
+    for (int s = 0; s < 2; s++) {
+        kvc_error e;
+        kvc_error_clear(&e);
+        y[s] = gbuf_alloc(&b[s], outn * sizeof(double));
+        if (y[s] == NULL) {
+            nomem(r, c.id);
+            goto done;
+        }
+        double *o = (double *)y[s];
+        const kvc_backend *be = r->be[s];
+        kvc_status st;
+        if (be->recon_metrics == NULL) {
+            st = kvc_error_set(&e, KVC_BACKEND_UNAVAILABLE, "no statistics operations");
+        } else if (op == KVC_EQUIV_RECON_METRICS) {
+            kvc_recon_metrics m;
+            st = be->recon_metrics(be, x, xh, n, d, &m, &e);
+            o[0] = m.sse;
+            o[1] = m.sst;
+            o[2] = m.rel_mse;
+            o[3] = m.cos_sim;
+        } else if (op == KVC_EQUIV_COLUMN_MOMENTS) {
+            st = be->column_moments(be, x, n, d, o, o + d, o + 2 * d, &e);
+        } else {
+            st = be->column_quantile(be, a, n, d, 0.99, o, &e);
+        }
+        if (st != KVC_OK)
+            call_failed(&c, r, s, &e);
+        guard_check(&c, r, s, &b[s], "out");
+    }
+    finish(r, &c, y, (int64_t)outn * 2, 4);
+done:
+    free(x);
+    free(xh);
+    free(a);
+    gbuf_free(&b[0]);
+    gbuf_free(&b[1]);
+}
+
+static void run_stats(runner *r, kvc_equiv_op op)
+{
+    static const int64_t shapes[][2] = {{1, 1}, {31, 7}, {33, 64}, {1000, 33}, {2048, 512}};
+    int idx = 0;
+    for (size_t i = 0; i < sizeof shapes / sizeof shapes[0] && r->fatal == KVC_OK; i++)
+        for (int adv = 0; adv < 2 && r->fatal == KVC_OK; adv++)
+            case_stats(r, op, idx++, shapes[i][0], (int)shapes[i][1], adv);
+}
+
+static void run_recon(runner *r)
+{
+    run_stats(r, KVC_EQUIV_RECON_METRICS);
+}
+
+static void run_moments(runner *r)
+{
+    run_stats(r, KVC_EQUIV_COLUMN_MOMENTS);
+}
+
+static void run_quantile(runner *r)
+{
+    run_stats(r, KVC_EQUIV_COLUMN_QUANTILE);
+}
+
 kvc_status kvc_equiv_ops(const kvc_backend *ref, const kvc_backend *test,
                          const kvc_equiv_options *opt, kvc_equiv_report_fn fn, void *arg,
                          int *identical, int *total, kvc_error *err)
@@ -847,7 +1247,11 @@ kvc_status kvc_equiv_ops(const kvc_backend *ref, const kvc_backend *test,
     typedef void (*run_fn)(runner *);
     static const run_fn runs[KVC_EQUIV_OP_COUNT] = {run_matmul, run_round, run_act_quant,
                                                     run_rmsnorm, run_rope,  run_pool,
-                                                    run_kvsim,  run_dequant};
+                                                    run_kvsim,  run_dequant,
+                                                    run_codec_roundtrip, run_codec_encode,
+                                                    run_codec_decode, run_fp8_per64,
+                                                    run_fp8_ds_mla, run_recon, run_moments,
+                                                    run_quantile};
     for (int op = 0; op < KVC_EQUIV_OP_COUNT && r.fatal == KVC_OK; op++)
         if (wanted(&r, (kvc_equiv_op)op))
             runs[op](&r);

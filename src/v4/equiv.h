@@ -11,6 +11,12 @@
  * The check is symmetric in the backends; `ref` is the one whose outputs
  * are reported first ("cpu" in `kvcert equiv`).
  *
+ * The codec and statistics operations get seeded vectors of several
+ * kinds (Gaussian-like, heavy-tailed, zero, tiny and huge norms, vectors
+ * whose Hadamard image lands on chosen points at and inside +-Q after
+ * scaling, one-hot, constant); outputs in binary64 are compared as pairs
+ * of 4-byte elements (low word first).
+ *
  * NaN: only round_bf16 gets NaN inputs. Every other operation passes
  * values through IEEE arithmetic, whose NaN results carry hardware-chosen
  * bits (see kernels/cuda_backend.h), so NaN there is outside the contract;
@@ -39,6 +45,14 @@ typedef enum kvc_equiv_op {
     KVC_EQUIV_POOL,
     KVC_EQUIV_KVSIM,
     KVC_EQUIV_DEQUANT, /* not a table operation: the dequant functions below */
+    KVC_EQUIV_CODEC_ROUNDTRIP, /* codecs and statistics (SPEC 7) */
+    KVC_EQUIV_CODEC_ENCODE,
+    KVC_EQUIV_CODEC_DECODE,
+    KVC_EQUIV_FP8_PER64,
+    KVC_EQUIV_FP8_DS_MLA,
+    KVC_EQUIV_RECON_METRICS,
+    KVC_EQUIV_COLUMN_MOMENTS,
+    KVC_EQUIV_COLUMN_QUANTILE,
     KVC_EQUIV_OP_COUNT
 } kvc_equiv_op;
 
@@ -55,7 +69,7 @@ typedef struct kvc_equiv_case {
     char id[96];          /* "matmul/127x129x131/adversarial", "pipeline/v4/csa_pool_kv_ratio4" */
     int identical;        /* same bytes, every guard intact, both calls succeeded */
     int64_t first_diff;   /* first differing element, -1 when none */
-    int elem_bytes;       /* 2 (bf16 bits) or 4 (binary32) */
+    int elem_bytes;       /* 1 (stream bytes), 2 (bf16 bits) or 4 (binary32; binary64 as two) */
     uint32_t ref_bits, test_bits; /* that element on each side */
     uint8_t sha_ref[32], sha_test[32];
     char problem[640];    /* non-empty when a call failed or a guard was hit */
@@ -95,7 +109,7 @@ kvc_status kvc_equiv_pipeline(const kvc_backend *ref, const kvc_backend *test,
                               kvc_equiv_report_fn fn, void *arg, int *identical, int *total,
                               kvc_error *err);
 
-/* Compares two outputs of n elements of elem_bytes each (2 or 4) into c
+/* Compares two outputs of n elements of elem_bytes each (1, 2 or 4) into c
  * (identical, first_diff, the two elements' bits, both SHA-256). */
 kvc_status kvc_equiv_compare(const void *ref, const void *test, int64_t n, int elem_bytes,
                              kvc_equiv_case *c, kvc_error *err);

@@ -16,6 +16,7 @@
     X(equiv, "compare the CPU and CUDA backends byte for byte (a test: 77 = skip)")\
     X(audit, "streams -> audit, E8/D4 codecs and FP8 baselines -> a checked report")\
     X(sweep, "streams -> the Q-sweep of E8 vs FP8: thresholds and max usable CR")\
+    X(certify, "run the conformance cases: golden data, must-fail inputs, real runs") \
     /* one row per command, each line ending in a backslash */
 
 #define KVC__CMD_DECL(name, summary) int kvc_cmd_##name(int argc, char **argv);

@@ -10,6 +10,7 @@ kvcert_SOURCES += %reldir%/cmd_aggregate.c
 kvcert_SOURCES += %reldir%/cmd_dequant.c
 kvcert_SOURCES += %reldir%/cmd_synth.c
 kvcert_SOURCES += %reldir%/cmd_equiv.c
+kvcert_SOURCES += %reldir%/cmd_certify.c
 kvcert_SOURCES += %reldir%/cmd_codec.c
 kvcert_SOURCES += %reldir%/cmd_audit.c %reldir%/audit_cli.h
 kvcert_SOURCES += %reldir%/cmd_sweep.c

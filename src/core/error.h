@@ -74,7 +74,13 @@ extern "C" {
     X(CUDA_NO_DEVICE,          77, "no CUDA device")                          \
     X(CUDA,                    3, "CUDA call failed")                         \
     X(BACKEND_MISMATCH,        1, "CPU and GPU outputs differ")               \
-    X(BACKEND_UNAVAILABLE,     2, "backend not built in")
+    X(BACKEND_UNAVAILABLE,     2, "backend not built in")                  \
+    /* conformance cases (src/cert) */                                        \
+    X(CASE_JSON,               3, "case file is not valid JSON")              \
+    X(CASE_SCHEMA,             3, "unknown case schema version")              \
+    X(CASE_FIELD,              3, "case field missing or malformed")          \
+    X(CASE_UNKNOWN_KEY,        3, "unknown key in a case file")               \
+    X(CASE_DUPLICATE_ID,       3, "two cases have the same id")
 
 typedef enum kvc_status {
 #define KVC__STATUS_ENUM(sym, exit_class, msg) KVC_##sym,

@@ -60,6 +60,12 @@ if [ "${KVC_GPU_BENCH:-0}" = 1 ] && [ -x "$bundle/bin/bench_cuda" ]; then
     cat "$logs/bench_cuda.log"
 fi
 
+# The main job on the GPU machine: every bundled case, CPU and CUDA.
+if "$bundle/bin/kvcert" --help | grep -q '^  certify'; then
+    run_one certify "$bundle/bin/kvcert" certify --root "$top/conformance/cases"
+    tail -n 20 "$logs/certify.log"
+fi
+
 # audit on the two backends: the same report, bar the backend's name.
 audit_backends() {
     k="$bundle/bin/kvcert"

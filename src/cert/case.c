@@ -14,6 +14,7 @@
 #include <cjson/cJSON.h>
 
 #include "cert/internal.h"
+#include "io/readfile.h"
 #include "io/utf8.h"
 #include "v4/profile.h"
 
@@ -926,50 +927,11 @@ kvc_status kvc_case_load(const char *path, kvc_case **out, kvc_error *err)
     if (path == NULL || out == NULL)
         return kvc_error_set(err, KVC_INVALID_ARGUMENT, "kvc_case_load: NULL argument");
     *out = NULL;
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0) {
-        kvc_error_set(err, KVC_OPEN, "cannot open '%s': %s", path, strerror(errno));
-        kvc_error_where(err, path, NULL, -1);
-        return KVC_OPEN;
-    }
-    struct stat sb;
-    kvc_status st = KVC_OK;
-    if (fstat(fd, &sb) != 0)
-        st = kvc_error_set(err, KVC_IO, "cannot stat '%s': %s", path, strerror(errno));
-    else if (!S_ISREG(sb.st_mode))
-        st = kvc_error_set(err, KVC_OPEN, "'%s' is not a regular file", path);
-    else if ((uint64_t)sb.st_size > KVC_CASE_MAX_BYTES)
-        st = kvc_error_set(err, KVC_LIMIT, "case file of %lld bytes exceeds %llu",
-                           (long long)sb.st_size, (unsigned long long)KVC_CASE_MAX_BYTES);
     char *buf = NULL;
     size_t len = 0;
-    if (st == KVC_OK) {
-        /* Read at most the limit plus one byte, whatever st_size said. */
-        size_t cap = (size_t)KVC_CASE_MAX_BYTES + 1;
-        size_t want = cap < (size_t)sb.st_size + 1 ? cap : (size_t)sb.st_size + 1;
-        buf = malloc(want);
-        if (buf == NULL)
-            st = kvc_error_set(err, KVC_NOMEM, "cannot allocate %zu bytes", want);
-        while (st == KVC_OK && len < want) {
-            ssize_t r = read(fd, buf + len, want - len);
-            if (r < 0 && errno == EINTR)
-                continue;
-            if (r < 0)
-                st = kvc_error_set(err, KVC_IO, "read failed on '%s': %s", path, strerror(errno));
-            if (r <= 0)
-                break;
-            len += (size_t)r;
-        }
-        if (st == KVC_OK && len > KVC_CASE_MAX_BYTES)
-            st = kvc_error_set(err, KVC_LIMIT, "case file exceeds %llu bytes",
-                               (unsigned long long)KVC_CASE_MAX_BYTES);
-    }
-    close(fd);
-    if (st != KVC_OK) {
-        free(buf);
-        kvc_error_where(err, path, NULL, -1);
+    kvc_status st = kvc_read_file_bounded(path, KVC_CASE_MAX_BYTES, "case file", &buf, &len, err);
+    if (st != KVC_OK)
         return st;
-    }
     st = kvc_case_parse(buf, len, path, out, err);
     free(buf);
     return st;

@@ -1,12 +1,14 @@
 ## io module (see DESIGN.md): safetensors files, atomic output files.
 libkvcert_la_SOURCES += \
 	%reldir%/atomic.c \
+	%reldir%/readfile.c \
 	%reldir%/safetensors.c \
 	%reldir%/utf8.h
 
 kvciodir = $(pkgincludedir)/io
 kvcio_HEADERS = \
 	%reldir%/atomic.h \
+	%reldir%/readfile.h \
 	%reldir%/safetensors.h
 
 check_PROGRAMS += tests/check_safetensors tests/check_atomic

@@ -14,6 +14,7 @@
 #include <cjson/cJSON.h>
 
 #include "io/atomic.h"
+#include "io/readfile.h"
 #include "io/hash_jobs.h"
 
 struct kvc_manifest {
@@ -430,67 +431,11 @@ kvc_status kvc_manifest_read(const char *path, kvc_manifest **out, kvc_error *er
     if (path == NULL || out == NULL)
         return kvc_error_set(err, KVC_INVALID_ARGUMENT, "kvc_manifest_read: NULL argument");
     *out = NULL;
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0) {
-        kvc_error_set(err, KVC_OPEN, "cannot open '%s': %s", path, strerror(errno));
-        kvc_error_where(err, path, NULL, -1);
-        return KVC_OPEN;
-    }
-    struct stat sb;
-    kvc_status st = KVC_OK;
-    if (fstat(fd, &sb) != 0)
-        st = kvc_error_set(err, KVC_IO, "cannot stat '%s': %s", path, strerror(errno));
-    else if (!S_ISREG(sb.st_mode))
-        st = kvc_error_set(err, KVC_OPEN, "'%s' is not a regular file", path);
-    else if ((uint64_t)sb.st_size > KVC_MANIFEST_MAX_BYTES)
-        st = kvc_error_set(err, KVC_LIMIT, "manifest of %lld bytes exceeds %llu",
-                           (long long)sb.st_size, (unsigned long long)KVC_MANIFEST_MAX_BYTES);
-    if (st != KVC_OK) {
-        close(fd);
-        kvc_error_where(err, path, NULL, -1);
-        return st;
-    }
-    /* Read to the end (at most the limit plus one byte) rather than trust
-     * st_size: the file may change under us. */
-    size_t cap = (size_t)KVC_MANIFEST_MAX_BYTES + 1;
-    size_t want = (size_t)sb.st_size + 1 < cap ? (size_t)sb.st_size + 1 : cap;
-    char *buf = malloc(want);
+    char *buf = NULL;
     size_t len = 0;
-    if (buf == NULL)
-        st = kvc_error_set(err, KVC_NOMEM, "cannot allocate %zu bytes", want);
-    while (st == KVC_OK) {
-        if (len == want) {
-            if (want == cap) {
-                st = kvc_error_set(err, KVC_LIMIT, "manifest exceeds %llu bytes",
-                                   (unsigned long long)KVC_MANIFEST_MAX_BYTES);
-                break;
-            }
-            size_t grow = want * 2 < cap ? want * 2 : cap;
-            char *nb = realloc(buf, grow);
-            if (nb == NULL) {
-                st = kvc_error_set(err, KVC_NOMEM, "cannot allocate %zu bytes", grow);
-                break;
-            }
-            buf = nb;
-            want = grow;
-        }
-        ssize_t r = read(fd, buf + len, want - len);
-        if (r < 0 && errno == EINTR)
-            continue;
-        if (r < 0) {
-            st = kvc_error_set(err, KVC_IO, "read failed on '%s': %s", path, strerror(errno));
-            break;
-        }
-        if (r == 0)
-            break;
-        len += (size_t)r;
-    }
-    close(fd);
-    if (st != KVC_OK) {
-        free(buf);
-        kvc_error_where(err, path, NULL, -1);
+    kvc_status st = kvc_read_file_bounded(path, KVC_MANIFEST_MAX_BYTES, "manifest", &buf, &len, err);
+    if (st != KVC_OK)
         return st;
-    }
     st = kvc_manifest_parse(buf, len, path, out, err);
     free(buf);
     return st;

@@ -12,10 +12,12 @@
  *   matmul      kernels/cuda_matmul.cu (SPEC 5.1's order per output)
  * The CPU splits the same calls over rows; no output depends on the split.
  *
- * The table takes host arrays: an operation copies its inputs into device
- * scratch buffers (kept and grown between calls), runs, copies the
- * outputs back and waits for its stream. The argument checks are those of
- * the CPU backend (src/v4/cpu_backend.c), status and message alike.
+ * Arrays: host memory or backend memory (mem_alloc), staged by
+ * kernels/cuda_op.h: host inputs are copied into scratch slots and host
+ * outputs copied back (the operation then waits); backend memory is used
+ * in place and the operation is only queued. The argument checks are
+ * those of the CPU backend (src/v4/cpu_backend.c), status and message
+ * alike.
  */
 #include <cuda_runtime.h>
 
@@ -29,40 +31,22 @@
 #include "kernels/cuda_backend.h"
 #include "kernels/cuda_codec.h"
 #include "kernels/cuda_common.h"
+#include "kernels/cuda_op.h"
 #include "v4/dequant_scalar.h"
 #include "v4/kvsim.h"
 #include "v4/norm.h"
 #include "v4/pool.h"
 #include "v4/rope.h"
 
+/* ------------------------------------------------------------ context, staging */
+
 namespace {
-
-constexpr size_t GUARD = 256;           /* bytes before and after a guarded buffer */
-constexpr unsigned char GUARD_BYTE = 0xA5;
-constexpr int NSLOTS = 4;
-
-/* A device scratch buffer: [GUARD][cap bytes][GUARD]. */
-struct scratch {
-    unsigned char *base = nullptr;
-    size_t cap = 0;
-    size_t used = 0; /* bytes of the current operation (guard check) */
-};
-
-struct cuda_ctx {
-    int device = 0;
-    cudaStream_t stream = nullptr;
-    int guard = 0;
-    kvc_cuda_tile tile = KVC_CUDA_TILE_AUTO; /* matmul tiling (speed only) */
-    char name[32] = {0};
-    std::mutex lock;
-    scratch slot[NSLOTS];
-};
 
 /* The table and its context in one allocation; the table comes first so
  * the kvc_backend pointer is the box's. */
 struct cuda_box {
     kvc_backend table;
-    cuda_ctx ctx;
+    kvc__cu_ctx ctx;
 };
 
 const char cuda_matrix_tag[] = "cuda";
@@ -72,9 +56,9 @@ struct cuda_matrix_impl {
     int device = 0;
 };
 
-cuda_ctx *ctx_of(const kvc_backend *be)
+kvc__cu_ctx *ctx_of(const kvc_backend *be)
 {
-    return static_cast<cuda_ctx *>(be->ctx);
+    return static_cast<kvc__cu_ctx *>(be->ctx);
 }
 
 kvc_status bad_shape(kvc_error *err, const char *op)
@@ -82,68 +66,47 @@ kvc_status bad_shape(kvc_error *err, const char *op)
     return kvc_error_set(err, KVC_INVALID_ARGUMENT, "%s: bad shape or NULL array", op);
 }
 
-/* ------------------------------------------------------------ scratch */
-
-kvc_status scratch_get(cuda_ctx *c, int i, size_t bytes, void **out, kvc_error *err)
+kvc_status fill_guards(kvc__cu_ctx *c, unsigned char *base, size_t bytes, kvc_error *err)
 {
-    scratch &s = c->slot[i];
-    if (s.cap < bytes || s.base == nullptr) {
-        if (s.base != nullptr) {
-            cudaFree(s.base);
-            s.base = nullptr;
-            s.cap = 0;
-        }
-        size_t cap = bytes < 4096 ? 4096 : bytes;
-        KVC_CUDA_TRY(cudaMalloc((void **)&s.base, cap + 2 * GUARD), err);
-        s.cap = cap;
-    }
-    s.used = bytes;
-    if (c->guard) {
-        KVC_CUDA_TRY(cudaMemsetAsync(s.base, GUARD_BYTE, GUARD, c->stream), err);
-        KVC_CUDA_TRY(cudaMemsetAsync(s.base + GUARD + bytes, GUARD_BYTE, GUARD, c->stream), err);
-    }
-    *out = s.base + GUARD;
+    KVC_CUDA_TRY(cudaMemsetAsync(base, KVC_CU_GUARD_BYTE, KVC_CU_GUARD, c->stream), err);
+    KVC_CUDA_TRY(cudaMemsetAsync(base + KVC_CU_GUARD + bytes, KVC_CU_GUARD_BYTE, KVC_CU_GUARD,
+                                 c->stream),
+                 err);
     return KVC_OK;
 }
 
-/* After the stream is idle: every guard zone of the slots in use intact. */
-kvc_status guards_check(cuda_ctx *c, int nslots, const char *op, kvc_error *err)
+/* After the stream is idle: both guard zones of [base+GUARD, +bytes) intact. */
+kvc_status check_guards(const unsigned char *base, size_t bytes, const char *op,
+                        const char *what, int index, kvc_error *err)
 {
-    if (!c->guard)
-        return KVC_OK;
-    unsigned char buf[2 * GUARD];
-    for (int i = 0; i < nslots; i++) {
-        scratch &s = c->slot[i];
-        KVC_CUDA_TRY(cudaMemcpy(buf, s.base, GUARD, cudaMemcpyDeviceToHost), err);
-        KVC_CUDA_TRY(cudaMemcpy(buf + GUARD, s.base + GUARD + s.used, GUARD,
-                                cudaMemcpyDeviceToHost),
-                     err);
-        for (size_t j = 0; j < 2 * GUARD; j++)
-            if (buf[j] != GUARD_BYTE)
-                return kvc_error_set(err, KVC_INTERNAL,
-                                     "%s: device buffer %d written %s its %zu bytes (guard "
-                                     "byte %zu is 0x%02x)",
-                                     op, i, j < GUARD ? "before" : "past", s.used,
-                                     j < GUARD ? GUARD - j : j - GUARD, buf[j]);
-    }
+    unsigned char buf[2 * KVC_CU_GUARD];
+    KVC_CUDA_TRY(cudaMemcpy(buf, base, KVC_CU_GUARD, cudaMemcpyDeviceToHost), err);
+    KVC_CUDA_TRY(cudaMemcpy(buf + KVC_CU_GUARD, base + KVC_CU_GUARD + bytes, KVC_CU_GUARD,
+                            cudaMemcpyDeviceToHost),
+                 err);
+    for (size_t j = 0; j < 2 * KVC_CU_GUARD; j++)
+        if (buf[j] != KVC_CU_GUARD_BYTE)
+            return kvc_error_set(err, KVC_INTERNAL,
+                                 "%s: %s %d written %s its %zu bytes (guard byte %zu is 0x%02x)",
+                                 op, what, index, j < KVC_CU_GUARD ? "before" : "past", bytes,
+                                 j < KVC_CU_GUARD ? KVC_CU_GUARD - j : j - KVC_CU_GUARD, buf[j]);
     return KVC_OK;
 }
 
-kvc_status h2d(cuda_ctx *c, void *dst, const void *src, size_t bytes, kvc_error *err)
+/* The backend-memory block holding [p, p + bytes): 1 (user pointer in
+ * *user), 0 when p is in no block, -1 when p is in a block but the range
+ * runs past its end. */
+int find_block(const kvc__cu_ctx *c, const void *p, size_t bytes, uintptr_t *user)
 {
-    if (bytes > 0)
-        KVC_CUDA_TRY(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyHostToDevice, c->stream), err);
-    return KVC_OK;
-}
-
-/* Copies back and waits: when this returns KVC_OK the host array holds
- * the result. */
-kvc_status d2h_wait(cuda_ctx *c, void *dst, const void *src, size_t bytes, kvc_error *err)
-{
-    if (bytes > 0)
-        KVC_CUDA_TRY(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyDeviceToHost, c->stream), err);
-    KVC_CUDA_TRY(cudaStreamSynchronize(c->stream), err);
-    return KVC_OK;
+    uintptr_t a = (uintptr_t)p;
+    auto it = c->blocks.upper_bound(a);
+    if (it == c->blocks.begin())
+        return 0;
+    --it;
+    if (a >= it->first + (it->second > 0 ? it->second : 1))
+        return 0;
+    *user = it->first;
+    return bytes <= it->first + it->second - a ? 1 : -1;
 }
 
 #define TRY(expr)                                                              \
@@ -153,14 +116,223 @@ kvc_status d2h_wait(cuda_ctx *c, void *dst, const void *src, size_t bytes, kvc_e
             return kvc__st;                                                    \
     } while (0)
 
-/* Runs fn with the backend's lock held and its device current. */
-template <typename F> kvc_status locked(const kvc_backend *be, kvc_error *err, F fn)
+} // namespace
+
+kvc__cu_ctx *kvc__cu_ctx_of(const kvc_backend *be)
 {
-    cuda_ctx *c = ctx_of(be);
+    return ctx_of(be);
+}
+
+kvc__cu_op::kvc__cu_op(const kvc_backend *be, const char *name, kvc_error *err)
+    : c_(ctx_of(be)), hold_(c_->lock), name_(name), err_(err)
+{
+}
+
+kvc_status kvc__cu_op::begin()
+{
+    KVC_CUDA_TRY(cudaSetDevice(c_->device), err_);
+    return KVC_OK;
+}
+
+kvc_status kvc__cu_op::take_slot(size_t bytes, void **dev)
+{
+    if (nslots_ == KVC_CU_NSLOTS)
+        return kvc_error_set(err_, KVC_INTERNAL, "%s: more than %d scratch buffers", name_,
+                             KVC_CU_NSLOTS);
+    kvc__cu_scratch &s = c_->slot[nslots_];
+    if (s.base == nullptr || s.cap < bytes) {
+        if (s.base != nullptr) {
+            /* queued work of earlier operations may still use it */
+            KVC_CUDA_TRY(cudaStreamSynchronize(c_->stream), err_);
+            cudaFree(s.base);
+            s.base = nullptr;
+            s.cap = 0;
+        }
+        size_t cap = bytes < 4096 ? 4096 : bytes + bytes / 4; /* headroom: fewer regrowths */
+        KVC_CUDA_TRY(cudaMalloc((void **)&s.base, cap + 2 * KVC_CU_GUARD), err_);
+        s.cap = cap;
+    }
+    if (c_->guard)
+        TRY(fill_guards(c_, s.base, bytes, err_));
+    slot_used_[nslots_++] = bytes;
+    *dev = s.base + KVC_CU_GUARD;
+    return KVC_OK;
+}
+
+kvc_status kvc__cu_op::stage(void *p, size_t bytes, bool read, bool write, void **dev)
+{
+    if (nouts_ == KVC_CU_MAX_ARGS || nwritten_ == KVC_CU_MAX_ARGS)
+        return kvc_error_set(err_, KVC_INTERNAL, "%s: too many arrays", name_);
+    uintptr_t user = 0;
+    int b = find_block(c_, p, bytes, &user);
+    if (b < 0)
+        return kvc_error_set(err_, KVC_INVALID_ARGUMENT,
+                             "%s: an array of %zu bytes runs past the end of its backend-memory "
+                             "block (%zu bytes from %p)",
+                             name_, bytes, c_->blocks.at(user), (void *)user);
+    if (b > 0) { /* backend memory: in place */
+        if (write)
+            written_[nwritten_++] = {user, c_->blocks.at(user)};
+        *dev = p;
+        return KVC_OK;
+    }
+    TRY(take_slot(bytes, dev));
+    if (read && bytes > 0)
+        KVC_CUDA_TRY(cudaMemcpyAsync(*dev, p, bytes, cudaMemcpyHostToDevice, c_->stream), err_);
+    if (write)
+        outs_[nouts_++] = {p, *dev, bytes};
+    return KVC_OK;
+}
+
+kvc_status kvc__cu_op::wait()
+{
+    KVC_CUDA_TRY(cudaStreamSynchronize(c_->stream), err_);
+    return KVC_OK;
+}
+
+kvc_status kvc__cu_op::finish()
+{
+    KVC_CUDA_TRY(cudaGetLastError(), err_);
+    for (int i = 0; i < nouts_; i++)
+        if (outs_[i].bytes > 0)
+            KVC_CUDA_TRY(cudaMemcpyAsync(outs_[i].host, outs_[i].dev, outs_[i].bytes,
+                                         cudaMemcpyDeviceToHost, c_->stream),
+                         err_);
+    if (nouts_ > 0 || c_->guard)
+        TRY(wait());
+    if (!c_->guard)
+        return KVC_OK;
+    for (int i = 0; i < nslots_; i++)
+        TRY(check_guards(c_->slot[i].base, slot_used_[i], name_, "device buffer", i, err_));
+    for (int i = 0; i < nwritten_; i++)
+        TRY(check_guards((const unsigned char *)written_[i].user - KVC_CU_GUARD,
+                         written_[i].bytes, name_, "backend-memory block", i, err_));
+    return KVC_OK;
+}
+
+/* ------------------------------------------------------------ backend memory */
+
+namespace {
+
+kvc_status cu_mem_alloc(const kvc_backend *be, size_t bytes, void **out, kvc_error *err)
+{
+    *out = nullptr;
+    kvc__cu_ctx *c = ctx_of(be);
+    if (bytes > SIZE_MAX - 2 * KVC_CU_GUARD)
+        return kvc_error_set(err, KVC_NOMEM, "%zu bytes of device memory", bytes);
     std::lock_guard<std::mutex> hold(c->lock);
     KVC_CUDA_TRY(cudaSetDevice(c->device), err);
-    return fn(c);
+    unsigned char *base = nullptr;
+    cudaError_t rc = cudaMalloc((void **)&base, bytes + 2 * KVC_CU_GUARD);
+    if (rc == cudaErrorMemoryAllocation) {
+        cudaGetLastError(); /* not sticky: clear it */
+        return kvc_error_set(err, KVC_NOMEM, "%zu bytes of device memory on %s", bytes, c->name);
+    }
+    KVC_CUDA_TRY(rc, err);
+    kvc_status st = fill_guards(c, base, bytes, err);
+    if (st == KVC_OK) {
+        try {
+            c->blocks[(uintptr_t)(base + KVC_CU_GUARD)] = bytes;
+        } catch (...) {
+            st = kvc_error_set(err, KVC_NOMEM, "backend-memory bookkeeping");
+        }
+    }
+    if (st != KVC_OK) {
+        cudaFree(base);
+        return st;
+    }
+    *out = base + KVC_CU_GUARD;
+    return KVC_OK;
 }
+
+void cu_mem_free(const kvc_backend *be, void *p)
+{
+    if (p == nullptr)
+        return;
+    kvc__cu_ctx *c = ctx_of(be);
+    std::lock_guard<std::mutex> hold(c->lock);
+    auto it = c->blocks.find((uintptr_t)p);
+    if (it == c->blocks.end())
+        return; /* not ours: nothing to free */
+    c->blocks.erase(it);
+    if (cudaSetDevice(c->device) == cudaSuccess) {
+        cudaStreamSynchronize(c->stream);
+        cudaFree((unsigned char *)p - KVC_CU_GUARD);
+    }
+}
+
+/* dst or src must be backend memory; the other is host memory. */
+kvc_status mem_copy(const kvc_backend *be, void *dst, const void *src, size_t bytes, bool up,
+                    kvc_error *err)
+{
+    if (bytes == 0)
+        return KVC_OK;
+    if (dst == nullptr || src == nullptr)
+        return bad_shape(err, up ? "mem_upload" : "mem_download");
+    kvc__cu_ctx *c = ctx_of(be);
+    std::lock_guard<std::mutex> hold(c->lock);
+    uintptr_t user = 0;
+    if (find_block(c, up ? dst : src, bytes, &user) != 1)
+        return kvc_error_set(err, KVC_INVALID_ARGUMENT,
+                             "%s: %zu bytes are not inside one backend-memory block",
+                             up ? "mem_upload" : "mem_download", bytes);
+    KVC_CUDA_TRY(cudaSetDevice(c->device), err);
+    KVC_CUDA_TRY(cudaMemcpyAsync(dst, src, bytes,
+                                 up ? cudaMemcpyHostToDevice : cudaMemcpyDeviceToHost, c->stream),
+                 err);
+    KVC_CUDA_TRY(cudaStreamSynchronize(c->stream), err);
+    return KVC_OK;
+}
+
+kvc_status cu_mem_upload(const kvc_backend *be, void *dst, const void *src, size_t bytes,
+                         kvc_error *err)
+{
+    return mem_copy(be, dst, src, bytes, true, err);
+}
+
+kvc_status cu_mem_download(const kvc_backend *be, void *dst, const void *src, size_t bytes,
+                           kvc_error *err)
+{
+    return mem_copy(be, dst, src, bytes, false, err);
+}
+
+kvc_status cu_mem_sync(const kvc_backend *be, kvc_error *err)
+{
+    kvc__cu_ctx *c = ctx_of(be);
+    std::lock_guard<std::mutex> hold(c->lock);
+    KVC_CUDA_TRY(cudaSetDevice(c->device), err);
+    KVC_CUDA_TRY(cudaStreamSynchronize(c->stream), err);
+    return KVC_OK;
+}
+
+} // namespace
+
+void kvc__cuda_mem_fill(kvc_backend *be)
+{
+    be->mem_alloc = cu_mem_alloc;
+    be->mem_free = cu_mem_free;
+    be->mem_upload = cu_mem_upload;
+    be->mem_download = cu_mem_download;
+    be->mem_sync = cu_mem_sync;
+}
+
+void kvc__cuda_mem_release(kvc__cu_ctx *c)
+{
+    if (cudaSetDevice(c->device) != cudaSuccess)
+        return;
+    if (c->stream != nullptr)
+        cudaStreamSynchronize(c->stream);
+    for (int i = 0; i < KVC_CU_NSLOTS; i++)
+        if (c->slot[i].base != nullptr) {
+            cudaFree(c->slot[i].base);
+            c->slot[i].base = nullptr;
+        }
+    for (auto &b : c->blocks)
+        cudaFree((unsigned char *)b.first - KVC_CU_GUARD);
+    c->blocks.clear();
+}
+
+namespace {
 
 constexpr unsigned THREADS = 256;
 
@@ -229,9 +401,6 @@ __global__ void k_kvsim(uint16_t *x, int64_t rows, int64_t stride, int64_t nblk,
     }
 }
 
-/* Launch error now; run errors surface at the stream wait that follows. */
-#define LAUNCHED(err) KVC_CUDA_TRY(cudaGetLastError(), err)
-
 /* n * size in bytes, or 0 with *ok = false when it overflows size_t. */
 size_t bytes_of(int64_t n, size_t size, bool *ok)
 {
@@ -258,13 +427,16 @@ kvc_status cu_matrix_create(const kvc_backend *be, const float *w, int64_t n, in
         delete impl;
         return kvc_error_set(err, KVC_NOMEM, "matrix [%lld, %lld]", (long long)n, (long long)k);
     }
-    kvc_status st = locked(be, err, [&](cuda_ctx *c) -> kvc_status {
+    kvc_status st = [&]() -> kvc_status {
+        kvc__cu_ctx *c = ctx_of(be);
+        std::lock_guard<std::mutex> hold(c->lock);
+        KVC_CUDA_TRY(cudaSetDevice(c->device), err);
         impl->device = c->device;
         size_t bytes = (size_t)n * (size_t)k * sizeof(float);
         KVC_CUDA_TRY(cudaMalloc((void **)&impl->w, bytes), err);
         KVC_CUDA_TRY(cudaMemcpy(impl->w, w, bytes, cudaMemcpyHostToDevice), err);
         return KVC_OK;
-    });
+    }();
     if (st != KVC_OK) {
         if (impl->w != nullptr)
             cudaFree(impl->w);
@@ -286,7 +458,7 @@ void cu_matrix_destroy(const kvc_backend *be, kvc_matrix *m)
         return;
     cuda_matrix_impl *impl = static_cast<cuda_matrix_impl *>(m->impl);
     if (impl != nullptr) {
-        cuda_ctx *c = ctx_of(be);
+        kvc__cu_ctx *c = ctx_of(be);
         std::lock_guard<std::mutex> hold(c->lock);
         if (cudaSetDevice(impl->device) == cudaSuccess && impl->w != nullptr)
             cudaFree(impl->w);
@@ -312,16 +484,15 @@ kvc_status cu_matmul(const kvc_backend *be, const float *x, int64_t rows, const 
     size_t xb = bytes_of(rows * w->k, sizeof(float), &ok), yb = bytes_of(rows * w->n, sizeof(float), &ok);
     if (!ok)
         return bad_shape(err, "matmul");
-    return locked(be, err, [&](cuda_ctx *c) -> kvc_status {
-        void *dx, *dy;
-        TRY(scratch_get(c, 0, xb, &dx, err));
-        TRY(scratch_get(c, 1, yb, &dy, err));
-        TRY(h2d(c, dx, x, xb, err));
-        TRY(kvc_cuda_matmul_device(static_cast<const float *>(dx), rows, impl->w, w->n, w->k,
-                                   static_cast<float *>(dy), c->tile, c->stream, err));
-        TRY(d2h_wait(c, y, dy, yb, err));
-        return guards_check(c, 2, "matmul", err);
-    });
+    kvc__cu_op op(be, "matmul", err);
+    const float *dx;
+    float *dy;
+    TRY(op.begin());
+    TRY(op.in(x, xb, &dx));
+    TRY(op.out(y, yb, &dy));
+    TRY(kvc_cuda_matmul_device(dx, rows, impl->w, w->n, w->k, dy, op.ctx()->tile, op.stream(),
+                               err));
+    return op.finish();
 }
 
 /* ------------------------------------------------------------ element-wise */
@@ -336,15 +507,12 @@ kvc_status cu_round_bf16(const kvc_backend *be, float *x, int64_t n, kvc_error *
     size_t xb = bytes_of(n, sizeof(float), &ok);
     if (!ok)
         return bad_shape(err, "round_bf16");
-    return locked(be, err, [&](cuda_ctx *c) -> kvc_status {
-        void *dx;
-        TRY(scratch_get(c, 0, xb, &dx, err));
-        TRY(h2d(c, dx, x, xb, err));
-        k_round_bf16<<<blocks_for(n), THREADS, 0, c->stream>>>(static_cast<float *>(dx), n);
-        LAUNCHED(err);
-        TRY(d2h_wait(c, x, dx, xb, err));
-        return guards_check(c, 1, "round_bf16", err);
-    });
+    kvc__cu_op op(be, "round_bf16", err);
+    float *dx;
+    TRY(op.begin());
+    TRY(op.inout(x, xb, &dx));
+    k_round_bf16<<<blocks_for(n), THREADS, 0, op.stream()>>>(dx, n);
+    return op.finish();
 }
 
 kvc_status cu_act_quant(const kvc_backend *be, float *x, int64_t rows, int64_t cols,
@@ -358,17 +526,13 @@ kvc_status cu_act_quant(const kvc_backend *be, float *x, int64_t rows, int64_t c
     size_t xb = ok ? bytes_of(rows * cols, sizeof(float), &ok) : 0;
     if (!ok)
         return bad_shape(err, "act_quant");
-    return locked(be, err, [&](cuda_ctx *c) -> kvc_status {
-        void *dx;
-        TRY(scratch_get(c, 0, xb, &dx, err));
-        TRY(h2d(c, dx, x, xb, err));
-        int64_t nblocks = rows * (cols / KVC_ACT_QUANT_BLOCK);
-        k_act_quant<<<blocks_for(nblocks, 128), 128, 0, c->stream>>>(static_cast<float *>(dx),
-                                                                     nblocks);
-        LAUNCHED(err);
-        TRY(d2h_wait(c, x, dx, xb, err));
-        return guards_check(c, 1, "act_quant", err);
-    });
+    kvc__cu_op op(be, "act_quant", err);
+    float *dx;
+    TRY(op.begin());
+    TRY(op.inout(x, xb, &dx));
+    int64_t nblocks = rows * (cols / KVC_ACT_QUANT_BLOCK);
+    k_act_quant<<<blocks_for(nblocks, 128), 128, 0, op.stream()>>>(dx, nblocks);
+    return op.finish();
 }
 
 /* ------------------------------------------------------------ RMSNorm */
@@ -386,20 +550,15 @@ kvc_status cu_rmsnorm(const kvc_backend *be, const float *x, int64_t rows, int64
     size_t gb = bytes_of(d, sizeof(float), &ok);
     if (!ok)
         return bad_shape(err, "rmsnorm");
-    return locked(be, err, [&](cuda_ctx *c) -> kvc_status {
-        void *dx, *dg, *dy;
-        TRY(scratch_get(c, 0, xb, &dx, err));
-        TRY(scratch_get(c, 1, gb, &dg, err));
-        TRY(scratch_get(c, 2, yb, &dy, err));
-        TRY(h2d(c, dx, x, xb, err));
-        TRY(h2d(c, dg, g, gb, err));
-        k_rmsnorm<<<blocks_for(rows, 128), 128, 0, c->stream>>>(
-            static_cast<const float *>(dx), rows, d, static_cast<const float *>(dg), eps,
-            static_cast<uint16_t *>(dy));
-        LAUNCHED(err);
-        TRY(d2h_wait(c, y, dy, yb, err));
-        return guards_check(c, 3, "rmsnorm", err);
-    });
+    kvc__cu_op op(be, "rmsnorm", err);
+    const float *dx, *dg;
+    uint16_t *dy;
+    TRY(op.begin());
+    TRY(op.in(x, xb, &dx));
+    TRY(op.in(g, gb, &dg));
+    TRY(op.out(y, yb, &dy));
+    k_rmsnorm<<<blocks_for(rows, 128), 128, 0, op.stream()>>>(dx, rows, d, dg, eps, dy);
+    return op.finish();
 }
 
 /* ------------------------------------------------------------ RoPE */
@@ -419,19 +578,15 @@ kvc_status cu_rope(const kvc_backend *be, uint16_t *x, int64_t rows, int64_t str
     size_t fb = bytes_of(nfreq, sizeof(float), &ok);
     if (!ok)
         return bad_shape(err, "rope");
-    return locked(be, err, [&](cuda_ctx *c) -> kvc_status {
-        void *dx, *df;
-        TRY(scratch_get(c, 0, xb, &dx, err));
-        TRY(scratch_get(c, 1, fb, &df, err));
-        TRY(h2d(c, dx, x, xb, err));
-        TRY(h2d(c, df, freqs, fb, err));
-        k_rope<<<blocks_for(rows * nfreq, 128), 128, 0, c->stream>>>(
-            static_cast<uint16_t *>(dx), rows, stride, offset, static_cast<const float *>(df),
-            nfreq, pos_step);
-        LAUNCHED(err);
-        TRY(d2h_wait(c, x, dx, xb, err));
-        return guards_check(c, 2, "rope", err);
-    });
+    kvc__cu_op op(be, "rope", err);
+    uint16_t *dx;
+    const float *df;
+    TRY(op.begin());
+    TRY(op.inout(x, xb, &dx));
+    TRY(op.in(freqs, fb, &df));
+    k_rope<<<blocks_for(rows * nfreq, 128), 128, 0, op.stream()>>>(dx, rows, stride, offset, df,
+                                                                   nfreq, pos_step);
+    return op.finish();
 }
 
 /* ------------------------------------------------------------ pooling */
@@ -454,23 +609,17 @@ kvc_status cu_pool(const kvc_backend *be, const float *kv, const float *score, c
     size_t outb = bytes_of(windows * d, sizeof(float), &ok);
     if (!ok)
         return bad_shape(err, "pool");
-    return locked(be, err, [&](cuda_ctx *c) -> kvc_status {
-        void *dkv, *dsc, *dape, *dout;
-        TRY(scratch_get(c, 0, inb, &dkv, err));
-        TRY(scratch_get(c, 1, inb, &dsc, err));
-        TRY(scratch_get(c, 2, apeb, &dape, err));
-        TRY(scratch_get(c, 3, outb, &dout, err));
-        TRY(h2d(c, dkv, kv, inb, err));
-        TRY(h2d(c, dsc, score, inb, err));
-        TRY(h2d(c, dape, ape, apeb, err));
-        k_pool<<<blocks_for(windows * d, 128), 128, 0, c->stream>>>(
-            static_cast<const float *>(dkv), static_cast<const float *>(dsc),
-            static_cast<const float *>(dape), windows, ratio, overlap, d,
-            static_cast<float *>(dout));
-        LAUNCHED(err);
-        TRY(d2h_wait(c, out, dout, outb, err));
-        return guards_check(c, 4, "pool", err);
-    });
+    kvc__cu_op op(be, "pool", err);
+    const float *dkv, *dsc, *dape;
+    float *dout;
+    TRY(op.begin());
+    TRY(op.in(kv, inb, &dkv));
+    TRY(op.in(score, inb, &dsc));
+    TRY(op.in(ape, apeb, &dape));
+    TRY(op.out(out, outb, &dout));
+    k_pool<<<blocks_for(windows * d, 128), 128, 0, op.stream()>>>(dkv, dsc, dape, windows, ratio,
+                                                                  overlap, d, dout);
+    return op.finish();
 }
 
 /* ------------------------------------------------------------ KV simulation */
@@ -489,22 +638,18 @@ kvc_status cu_kvsim(const kvc_backend *be, uint16_t *x, int64_t rows, int64_t st
     size_t xb = ok ? bytes_of(rows * stride, sizeof(uint16_t), &ok) : 0;
     if (!ok)
         return bad_shape(err, "kvsim");
-    return locked(be, err, [&](cuda_ctx *c) -> kvc_status {
-        void *dx;
-        TRY(scratch_get(c, 0, xb, &dx, err));
-        TRY(h2d(c, dx, x, xb, err));
-        const int64_t nblk = dims / KVC_KVSIM_BLOCK;
-        k_kvsim<<<blocks_for(rows * nblk, 128), 128, 0, c->stream>>>(
-            static_cast<uint16_t *>(dx), rows, stride, nblk, kind);
-        LAUNCHED(err);
-        TRY(d2h_wait(c, x, dx, xb, err));
-        return guards_check(c, 1, "kvsim", err);
-    });
+    kvc__cu_op op(be, "kvsim", err);
+    uint16_t *dx;
+    TRY(op.begin());
+    TRY(op.inout(x, xb, &dx));
+    const int64_t nblk = dims / KVC_KVSIM_BLOCK;
+    k_kvsim<<<blocks_for(rows * nblk, 128), 128, 0, op.stream()>>>(dx, rows, stride, nblk, kind);
+    return op.finish();
 }
 
 /* ------------------------------------------------------------ the table */
 
-void fill_table(kvc_backend *be, cuda_ctx *c)
+void fill_table(kvc_backend *be, kvc__cu_ctx *c)
 {
     memset(be, 0, sizeof *be);
     be->name = c->name;
@@ -518,18 +663,15 @@ void fill_table(kvc_backend *be, cuda_ctx *c)
     be->rope = cu_rope;
     be->pool = cu_pool;
     be->kvsim = cu_kvsim;
+    kvc__cuda_mem_fill(be);
 }
 
 void release(cuda_box *box)
 {
-    cuda_ctx &c = box->ctx;
-    if (cudaSetDevice(c.device) == cudaSuccess) {
-        for (int i = 0; i < NSLOTS; i++)
-            if (c.slot[i].base != nullptr)
-                cudaFree(c.slot[i].base);
-        if (c.stream != nullptr)
-            cudaStreamDestroy(c.stream);
-    }
+    kvc__cu_ctx &c = box->ctx;
+    kvc__cuda_mem_release(&c);
+    if (c.stream != nullptr && cudaSetDevice(c.device) == cudaSuccess)
+        cudaStreamDestroy(c.stream);
     delete box;
 }
 
@@ -599,7 +741,7 @@ extern "C" kvc_status kvc_backend_cuda_set_guard(kvc_backend *be, int on, kvc_er
 {
     if (!is_cuda_table(be))
         return kvc_error_set(err, KVC_INVALID_ARGUMENT, "not a CUDA backend");
-    cuda_ctx *c = ctx_of(be);
+    kvc__cu_ctx *c = ctx_of(be);
     std::lock_guard<std::mutex> hold(c->lock);
     c->guard = on != 0;
     return KVC_OK;
@@ -612,7 +754,7 @@ extern "C" kvc_status kvc_backend_cuda_set_tile(kvc_backend *be, kvc_cuda_tile t
         return kvc_error_set(err, KVC_INVALID_ARGUMENT, "not a CUDA backend");
     if ((int)tile < 0 || (int)tile >= KVC_CUDA_TILE_COUNT)
         return kvc_error_set(err, KVC_INVALID_ARGUMENT, "matmul tiling %d", (int)tile);
-    cuda_ctx *c = ctx_of(be);
+    kvc__cu_ctx *c = ctx_of(be);
     std::lock_guard<std::mutex> hold(c->lock);
     c->tile = tile;
     return KVC_OK;

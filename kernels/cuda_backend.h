@@ -7,13 +7,16 @@
  * headers of src/v4/ and src/core/), so both give the same bits on every
  * input whose result is not a NaN produced by arithmetic (see below).
  *
- * The table's contract holds: operations take and return host arrays. An
- * operation copies its inputs to the device, runs its kernel, copies the
- * outputs back and waits; it returns only when the host output is
- * written. Weight matrices live on the device: matrix_create uploads W
- * once (kvc_matrix.impl holds the device copy), matmul uploads only x.
- * Calls on one backend are serialized (a mutex), so it may be shared
- * between threads.
+ * Arrays (core/backend.h): an operation given host arrays copies its
+ * inputs to the device, runs its kernel, copies the outputs back and
+ * waits; it returns only when the host output is written. Given backend
+ * memory (mem_alloc: device memory with guard zones, tracked by the
+ * backend) it uses the arrays in place and only queues the kernel on the
+ * backend's stream, so a chain of operations runs without copies or
+ * waits; mem_download and mem_sync wait and report failures of queued
+ * work. Weight matrices live on the device: matrix_create uploads W once
+ * (kvc_matrix.impl holds the device copy). Calls on one backend are
+ * serialized (a mutex), so it may be shared between threads.
  *
  * Errors: every CUDA call is checked. KVC_CUDA_NO_DEVICE when there is no
  * device or driver; KVC_CUDA (with the CUDA error string and the source

@@ -64,7 +64,7 @@ KVC_CUDA_SOURCES += %reldir%/cuda_backend.cu
 KVC_CUDA_SOURCES += %reldir%/cuda_matmul.cu
 KVC_CUDA_SOURCES += %reldir%/cuda_dequant.cu
 KVC_CUDA_SOURCES += %reldir%/cuda_codec.cu
-noinst_HEADERS += %reldir%/cuda_codec.h
+noinst_HEADERS += %reldir%/cuda_codec.h %reldir%/cuda_op.h %reldir%/codec_warp.cuh
 kvckernels_HEADERS += %reldir%/cuda_backend.h
 if !HAVE_CUDA
 libkvcert_la_SOURCES += %reldir%/cuda_backend_stub.c

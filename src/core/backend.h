@@ -137,6 +137,56 @@ struct kvc_backend {
     kvc_status (*column_quantile)(const kvc_backend *be, const double *a, int64_t n, int d,
                                   double q, double *out, kvc_error *err);
 
+    /* ------------------------------------------------ backend memory */
+    /* Arrays that stay on the backend between operations (CUDA: device
+     * memory), so a chain of operations copies nothing between its steps.
+     * Every operation above and below accepts, for any array argument,
+     * either host memory (copied in and out, as always) or backend memory:
+     * a range lying wholly inside one block from mem_alloc (a range that
+     * starts inside a block and runs past its end is KVC_INVALID_ARGUMENT,
+     * never an out-of-bounds access). Operations whose outputs are all
+     * backend memory may return before they have run (CUDA queues them on
+     * the backend's stream in call order); mem_download and mem_sync wait
+     * for everything queued and report the first failure of it. Results
+     * are the same bits either way. The CPU's backend memory is malloc'd
+     * host memory and every operation is synchronous there. */
+    kvc_status (*mem_alloc)(const kvc_backend *be, size_t bytes, void **out, kvc_error *err);
+    /* Frees a block from mem_alloc (NULL is a no-op); waits for queued work. */
+    void (*mem_free)(const kvc_backend *be, void *p);
+    /* Host -> backend memory (dst inside one block). */
+    kvc_status (*mem_upload)(const kvc_backend *be, void *dst, const void *src, size_t bytes,
+                             kvc_error *err);
+    /* Backend memory -> host, after all queued work (src inside one block). */
+    kvc_status (*mem_download)(const kvc_backend *be, void *dst, const void *src, size_t bytes,
+                               kvc_error *err);
+    /* Waits for all queued work; its first failure, if any. */
+    kvc_status (*mem_sync)(const kvc_backend *be, kvc_error *err);
+
+    /* ------------------------------------------------ chaining helpers */
+    /* out[i] = binary32 value of the bf16 bits x[i] (exact). */
+    kvc_status (*widen_bf16)(const kvc_backend *be, const uint16_t *x, int64_t n, float *out,
+                             kvc_error *err);
+    /* Each row of x [n, d] times the normalized Hadamard matrix into out
+     * (kvc_hadamard_f32 with kvc_hadamard_scale(d); codec/hadamard.h);
+     * d a power of two, 2..4096. out may equal x. */
+    kvc_status (*hadamard_rows)(const kvc_backend *be, const float *x, int64_t n, int d,
+                                float *out, kvc_error *err);
+    /* The audit's W2 input (stats/audit.h): out[i*d + j] =
+     * fabs((double)y[i*d + j] / sigma[j]), binary64. */
+    kvc_status (*abs_scaled)(const kvc_backend *be, const float *y, int64_t n, int d,
+                             const double *sigma, double *out, kvc_error *err);
+    /* The first i < nwords where the 32-bit words a[i] and b[i] differ, in
+     * *index, or -1 when they are identical. */
+    kvc_status (*first_difference)(const kvc_backend *be, const void *a, const void *b,
+                                   int64_t nwords, int64_t *index, kvc_error *err);
+    /* fp8_ds_mla records (codec/fp8block.h): n 584-byte records of n
+     * 512-dim vectors, and back (KVC_BITSTREAM as kvc_fp8_ds_mla_decode:
+     * the first record with a NaN scale or a nonzero pad byte, or size != n * 584). */
+    kvc_status (*fp8_ds_mla_encode)(const kvc_backend *be, const float *x, int64_t n,
+                                    uint8_t *rec, kvc_error *err);
+    kvc_status (*fp8_ds_mla_decode)(const kvc_backend *be, const uint8_t *rec, size_t size,
+                                    int64_t n, float *out, kvc_error *err);
+
     /* New operations go here, at the end. */
 };
 

@@ -267,7 +267,7 @@ kvc_status kvc_stats_audit(const float *x, size_t n, int d, kvc_audit *out, kvc_
         if (sigma < 1e-6)
             sigma = 1e-6;
         for (size_t i = 0; i < n; i++)
-            col[i] = fabs((double)y[i * dd + j] / sigma);
+            col[i] = kvc_abs_scaled(y[i * dd + j], sigma);
         qsort(col, n, sizeof *col, cmp_double);
         double p = kvc_stats_quantile_linear(col, n, 0.99);
         double r = p / 2.326 - 1.0;

@@ -81,6 +81,12 @@ KVC_HD double kvc_moment_d4(float x, double mu)
     return d2 * d2;
 }
 
+/* The audit's W2 term (SPEC 7.4): |y / sigma| in binary64, z not centred. */
+KVC_HD double kvc_abs_scaled(float y, double sigma)
+{
+    return fabs((double)y / sigma); /* a sign-bit clear: exact, -0 becomes +0 */
+}
+
 /* The metric terms: e*e with e = x - x^, and the cosine of one vector. */
 KVC_HD double kvc_metric_e2(float x, float xh)
 {

@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "codec/fp8block.h"
+#include "codec/hadamard.h"
 #include "codec/kakeya.h"
 #include "core/backend.h"
 #include "stats/audit.h"
@@ -359,6 +360,119 @@ static kvc_status cpu_column_quantile(const kvc_backend *be, const double *a, in
     return kvc_stats_column_quantile(a, (size_t)n, d, q, out, err);
 }
 
+/* ------------------------------------------------------------ backend memory */
+/* The CPU's backend memory is host memory: every operation runs in place
+ * on it, synchronously. */
+
+static kvc_status cpu_mem_alloc(const kvc_backend *be, size_t bytes, void **out, kvc_error *err)
+{
+    (void)be;
+    *out = malloc(bytes > 0 ? bytes : 1);
+    if (*out == NULL)
+        return kvc_error_set(err, KVC_NOMEM, "%zu bytes of backend memory", bytes);
+    return KVC_OK;
+}
+
+static void cpu_mem_free(const kvc_backend *be, void *p)
+{
+    (void)be;
+    free(p);
+}
+
+static kvc_status cpu_mem_copy(const kvc_backend *be, void *dst, const void *src, size_t bytes,
+                               kvc_error *err)
+{
+    (void)be;
+    if (bytes > 0 && (dst == NULL || src == NULL))
+        return bad_shape(err, "mem copy");
+    if (bytes > 0 && dst != src)
+        memmove(dst, src, bytes);
+    return KVC_OK;
+}
+
+static kvc_status cpu_mem_sync(const kvc_backend *be, kvc_error *err)
+{
+    (void)be;
+    (void)err;
+    return KVC_OK;
+}
+
+/* ------------------------------------------------------------ chaining helpers */
+
+static kvc_status cpu_widen_bf16(const kvc_backend *be, const uint16_t *x, int64_t n, float *out,
+                                 kvc_error *err)
+{
+    (void)be;
+    if (n < 0 || (n > 0 && (x == NULL || out == NULL)))
+        return bad_shape(err, "widen_bf16");
+    for (int64_t i = 0; i < n; i++)
+        out[i] = kvc_bf16_to_f32(x[i]);
+    return KVC_OK;
+}
+
+static kvc_status cpu_hadamard_rows(const kvc_backend *be, const float *x, int64_t n, int d,
+                                    float *out, kvc_error *err)
+{
+    (void)be;
+    if (n < 0 || kvc_hadamard_log2(d) < 1 || (n > 0 && (x == NULL || out == NULL)))
+        return bad_shape(err, "hadamard_rows");
+    const float c = kvc_hadamard_scale(d);
+    for (int64_t i = 0; i < n; i++) {
+        float *row = out + i * d;
+        if (row != x + i * d)
+            memcpy(row, x + i * d, (size_t)d * sizeof *row);
+        kvc_hadamard_f32(row, d, c);
+    }
+    return KVC_OK;
+}
+
+static kvc_status cpu_abs_scaled(const kvc_backend *be, const float *y, int64_t n, int d,
+                                 const double *sigma, double *out, kvc_error *err)
+{
+    (void)be;
+    if (n < 0 || d < 1 || (n > 0 && (y == NULL || sigma == NULL || out == NULL)))
+        return bad_shape(err, "abs_scaled");
+    for (int64_t i = 0; i < n; i++)
+        for (int j = 0; j < d; j++)
+            out[i * d + j] = kvc_abs_scaled(y[i * d + j], sigma[j]);
+    return KVC_OK;
+}
+
+static kvc_status cpu_first_difference(const kvc_backend *be, const void *a, const void *b,
+                                       int64_t nwords, int64_t *index, kvc_error *err)
+{
+    (void)be;
+    if (nwords < 0 || index == NULL || (nwords > 0 && (a == NULL || b == NULL)))
+        return bad_shape(err, "first_difference");
+    const uint32_t *u = (const uint32_t *)a, *v = (const uint32_t *)b;
+    *index = -1;
+    for (int64_t i = 0; i < nwords; i++)
+        if (u[i] != v[i]) {
+            *index = i;
+            break;
+        }
+    return KVC_OK;
+}
+
+static kvc_status cpu_ds_mla_encode(const kvc_backend *be, const float *x, int64_t n,
+                                    uint8_t *rec, kvc_error *err)
+{
+    (void)be;
+    if (n < 0 || (n > 0 && (x == NULL || rec == NULL)))
+        return bad_shape(err, "fp8_ds_mla_encode");
+    kvc_fp8_ds_mla_encode(x, (size_t)n, rec);
+    return KVC_OK;
+}
+
+static kvc_status cpu_ds_mla_decode(const kvc_backend *be, const uint8_t *rec, size_t size,
+                                    int64_t n, float *out, kvc_error *err)
+{
+    (void)be;
+    if (n < 0 || (n > 0 && (rec == NULL || out == NULL)))
+        return bad_shape(err, "fp8_ds_mla_decode");
+    return kvc_fp8_ds_mla_decode(rec, size, (size_t)n, out, err);
+}
+
 /* ------------------------------------------------------------ tables */
 
 static void fill_table(kvc_backend *be, cpu_ctx *ctx)
@@ -384,6 +498,17 @@ static void fill_table(kvc_backend *be, cpu_ctx *ctx)
     be->recon_metrics = cpu_recon_metrics;
     be->column_moments = cpu_column_moments;
     be->column_quantile = cpu_column_quantile;
+    be->mem_alloc = cpu_mem_alloc;
+    be->mem_free = cpu_mem_free;
+    be->mem_upload = cpu_mem_copy;
+    be->mem_download = cpu_mem_copy;
+    be->mem_sync = cpu_mem_sync;
+    be->widen_bf16 = cpu_widen_bf16;
+    be->hadamard_rows = cpu_hadamard_rows;
+    be->abs_scaled = cpu_abs_scaled;
+    be->first_difference = cpu_first_difference;
+    be->fp8_ds_mla_encode = cpu_ds_mla_encode;
+    be->fp8_ds_mla_decode = cpu_ds_mla_decode;
 }
 
 static kvc_backend default_table;

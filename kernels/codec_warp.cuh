@@ -93,3 +93,20 @@ __global__ void k_roundtrip_warp(const kvc_kakeya_params p, const float *x, int6
     }
 }
 
+
+constexpr unsigned WARP_THREADS = 128; /* 4 warps per block */
+
+/* Whether the warp kernel handles this dimension. */
+bool warp_path(const kvc_kakeya_params *p)
+{
+    return p->dim >= 32 && p->dim <= 1024;
+}
+
+/* Queues the roundtrip of n vectors on stream st (warp_path(p) holds). */
+void launch_roundtrip_warp(const kvc_kakeya_params *p, const float *x, int64_t n, float *out,
+                           cudaStream_t st)
+{
+    unsigned blocks = kvc__grid_for((size_t)n, WARP_THREADS / 32);
+    k_roundtrip_warp<<<blocks, WARP_THREADS, (WARP_THREADS / 32) * p->dim * sizeof(float), st>>>(
+        *p, x, n, out);
+}

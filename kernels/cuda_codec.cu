@@ -163,12 +163,6 @@ __global__ void k_fp8(const float *x, int64_t n, float *out, int ds_mla)
 
 #include "kernels/codec_warp.cuh"
 
-constexpr unsigned WARP_THREADS = 128; /* 4 warps per block */
-
-bool warp_path(const kvc_kakeya_params *p)
-{
-    return p->dim >= 32 && p->dim <= 1024;
-}
 
 /* Global scratch for D > LOCAL_D (null pointers otherwise). */
 struct big_scratch {
@@ -193,12 +187,9 @@ kvc_status launch_roundtrip(const kvc_kakeya_params *p, const float *x, int64_t 
 {
     if (n == 0)
         return KVC_OK;
-    if (warp_path(p)) {
-        size_t warps = (size_t)n;
-        unsigned blocks = kvc__grid_for(warps, WARP_THREADS / 32);
-        k_roundtrip_warp<<<blocks, WARP_THREADS, (WARP_THREADS / 32) * p->dim * sizeof(float),
-                           st>>>(*p, x, n, out);
-    } else if (p->dim <= LOCAL_D)
+    if (warp_path(p))
+        launch_roundtrip_warp(p, x, n, out, st);
+    else if (p->dim <= LOCAL_D)
         k_roundtrip<true><<<bs.blocks, VT, 0, st>>>(*p, x, n, out, nullptr, nullptr);
     else
         k_roundtrip<false><<<bs.blocks, VT, 0, st>>>(*p, x, n, out, bs.w.ptr, bs.z.ptr);

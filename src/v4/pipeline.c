@@ -527,3 +527,40 @@ kvc_status kvc_v4_streams_compute(const kvc_v4_model *m, const kvc_profile *p, c
         kvc_v4_streams_free(out);
     return st;
 }
+
+/* ------------------------------------------------------------ backend memory */
+
+const kvc_backend *kvc_v4_model_backend(const kvc_v4_model *m)
+{
+    return m->be;
+}
+
+void kvc_v4_streams_free_on(const kvc_v4_model *m, uint16_t *kv[KVC_V4_NSTREAMS])
+{
+    for (int i = 0; i < KVC_V4_NSTREAMS; i++) {
+        m->be->mem_free(m->be, kv[i]);
+        kv[i] = NULL;
+    }
+}
+
+/* FIXME(integrator): interim version; computes on the host copy path. */
+kvc_status kvc_v4_streams_compute_on(const kvc_v4_model *m, const kvc_profile *p, const float *x,
+                                     int64_t seq_len, uint16_t *kv[KVC_V4_NSTREAMS],
+                                     kvc_error *err)
+{
+    const kvc_backend *be = m->be;
+    for (int i = 0; i < KVC_V4_NSTREAMS; i++)
+        kv[i] = NULL;
+    kvc_v4_streams s;
+    kvc_status st = kvc_v4_streams_compute(m, p, x, seq_len, &s, err);
+    for (int i = 0; i < KVC_V4_NSTREAMS && st == KVC_OK; i++) {
+        size_t bytes = (size_t)(seq_len / stream_ratios[i]) * KVC_V4_HEAD_DIM * sizeof(uint16_t);
+        st = be->mem_alloc(be, bytes, (void **)&kv[i], err);
+        if (st == KVC_OK)
+            st = be->mem_upload(be, kv[i], s.kv[i], bytes, err);
+    }
+    kvc_v4_streams_free(&s);
+    if (st != KVC_OK)
+        kvc_v4_streams_free_on(m, kv);
+    return st;
+}

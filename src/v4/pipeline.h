@@ -103,6 +103,20 @@ kvc_status kvc_v4_streams_compute(const kvc_v4_model *m, const kvc_profile *p, c
                                   int64_t seq_len, kvc_v4_streams *out, kvc_error *err);
 void kvc_v4_streams_free(kvc_v4_streams *s);
 
+/* The streams left in backend memory, for a chain of operations that
+ * copies nothing (core/backend.h): x [seq_len, 4096] binary32 is host or
+ * backend memory of the model's backend; kv[i] receive blocks allocated
+ * here with the backend's mem_alloc ([S / ratio, 512] bf16 bits each);
+ * free them with kvc_v4_streams_free_on. The work may still be queued
+ * when this returns (mem_download waits). Same statuses as
+ * kvc_v4_streams_compute. */
+kvc_status kvc_v4_streams_compute_on(const kvc_v4_model *m, const kvc_profile *p, const float *x,
+                                     int64_t seq_len, uint16_t *kv[KVC_V4_NSTREAMS],
+                                     kvc_error *err);
+void kvc_v4_streams_free_on(const kvc_v4_model *m, uint16_t *kv[KVC_V4_NSTREAMS]);
+/* The backend a model runs on. */
+const kvc_backend *kvc_v4_model_backend(const kvc_v4_model *m);
+
 #ifdef __cplusplus
 }
 #endif

@@ -262,7 +262,7 @@ void cu_mem_free(const kvc_backend *be, void *p)
 }
 
 /* dst or src must be backend memory; the other is host memory. */
-kvc_status mem_copy(const kvc_backend *be, void *dst, const void *src, size_t bytes, bool up,
+kvc_status host_copy(const kvc_backend *be, void *dst, const void *src, size_t bytes, bool up,
                     kvc_error *err)
 {
     if (bytes == 0)
@@ -287,13 +287,33 @@ kvc_status mem_copy(const kvc_backend *be, void *dst, const void *src, size_t by
 kvc_status cu_mem_upload(const kvc_backend *be, void *dst, const void *src, size_t bytes,
                          kvc_error *err)
 {
-    return mem_copy(be, dst, src, bytes, true, err);
+    return host_copy(be, dst, src, bytes, true, err);
 }
 
 kvc_status cu_mem_download(const kvc_backend *be, void *dst, const void *src, size_t bytes,
                            kvc_error *err)
 {
-    return mem_copy(be, dst, src, bytes, false, err);
+    return host_copy(be, dst, src, bytes, false, err);
+}
+
+kvc_status cu_mem_copy(const kvc_backend *be, void *dst, const void *src, size_t bytes,
+                       kvc_error *err)
+{
+    if (bytes == 0)
+        return KVC_OK;
+    kvc__cu_ctx *c = ctx_of(be);
+    std::lock_guard<std::mutex> hold(c->lock);
+    uintptr_t u1 = 0, u2 = 0;
+    uintptr_t d = (uintptr_t)dst, s = (uintptr_t)src;
+    if (dst == nullptr || src == nullptr || find_block(c, dst, bytes, &u1) != 1 ||
+        find_block(c, src, bytes, &u2) != 1)
+        return kvc_error_set(err, KVC_INVALID_ARGUMENT,
+                             "mem_copy: %zu bytes are not inside backend-memory blocks", bytes);
+    if (d < s + bytes && s < d + bytes)
+        return kvc_error_set(err, KVC_INVALID_ARGUMENT, "mem_copy: the ranges overlap");
+    KVC_CUDA_TRY(cudaSetDevice(c->device), err);
+    KVC_CUDA_TRY(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyDeviceToDevice, c->stream), err);
+    return KVC_OK;
 }
 
 kvc_status cu_mem_sync(const kvc_backend *be, kvc_error *err)
@@ -314,6 +334,7 @@ void kvc__cuda_mem_fill(kvc_backend *be)
     be->mem_upload = cu_mem_upload;
     be->mem_download = cu_mem_download;
     be->mem_sync = cu_mem_sync;
+    be->mem_copy = cu_mem_copy;
 }
 
 void kvc__cuda_mem_release(kvc__cu_ctx *c)

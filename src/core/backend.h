@@ -161,6 +161,10 @@ struct kvc_backend {
                                kvc_error *err);
     /* Waits for all queued work; its first failure, if any. */
     kvc_status (*mem_sync)(const kvc_backend *be, kvc_error *err);
+    /* Backend memory -> backend memory (each range inside one block; the
+     * ranges must not overlap). Queued like an operation. */
+    kvc_status (*mem_copy)(const kvc_backend *be, void *dst, const void *src, size_t bytes,
+                           kvc_error *err);
 
     /* ------------------------------------------------ chaining helpers */
     /* out[i] = binary32 value of the bf16 bits x[i] (exact). */

@@ -503,6 +503,7 @@ static void fill_table(kvc_backend *be, cpu_ctx *ctx)
     be->mem_upload = cpu_mem_copy;
     be->mem_download = cpu_mem_copy;
     be->mem_sync = cpu_mem_sync;
+    be->mem_copy = cpu_mem_copy;
     be->widen_bf16 = cpu_widen_bf16;
     be->hadamard_rows = cpu_hadamard_rows;
     be->abs_scaled = cpu_abs_scaled;

@@ -128,20 +128,38 @@ kvc_status kvc_v4_shard_locate(const char *dir, int shard, char *path, size_t si
 
 /* ------------------------------------------------------------ the model */
 
+/* Vectors the operations read on every passage (norm weights, ape) live
+ * in backend memory, uploaded once at load, so a passage queues its whole
+ * chain without a host copy (core/backend.h). */
 typedef struct comp_layer {
     int64_t ratio;
     int overlap;
     int64_t width;        /* coff * 512 */
     kvc_matrix *wkv, *wgate;
-    float *ape;           /* [ratio, width] */
-    float norm[KVC_V4_HEAD_DIM];
+    float *ape;           /* [ratio, width], backend memory */
+    float *norm;          /* [512], backend memory */
 } comp_layer;
+
+/* Work buffers of one passage, backend memory, sized for seq_len tokens
+ * (grown on demand, kept between passages). */
+typedef struct chain_ws {
+    int64_t seq_len;
+    float *x;      /* [S, 4096] the input, when it arrives as host memory */
+    float *xq;     /* [S, 4096] the activation-quantized input (profile v4) */
+    float *y;      /* [S, 512] the main projection */
+    float *kv, *score; /* [S, 1024] a compressor's projections */
+    float *pooled; /* [S / 4, 512] */
+    float *freqs;  /* [2][KVC_ROPE_NFREQ]: main, compressor */
+} chain_ws;
+
+static void ws_release(const kvc_v4_model *m);
 
 struct kvc_v4_model {
     const kvc_backend *be;
     kvc_matrix *wkv; /* layer 0 */
-    float kv_norm[KVC_V4_HEAD_DIM];
+    float *kv_norm;  /* [512], backend memory */
     comp_layer comp[2]; /* layer 2 (r = 4), layer 3 (r = 128) */
+    chain_ws *ws;    /* mutable through a const model: one passage at a time */
 };
 
 #define DT_BIT(d) (1u << (d))
@@ -214,15 +232,36 @@ static kvc_status load_matrix(const kvc_backend *be, const kvc_st_file *f, const
     return st;
 }
 
-static kvc_status load_vector(const kvc_st_file *f, const char *name, unsigned dtypes,
-                              float *dst, int64_t n, kvc_error *err)
+/* A host array of n floats into a new block of backend memory. */
+static kvc_status to_backend(const kvc_backend *be, const float *v, int64_t n, float **out,
+                             kvc_error *err)
+{
+    size_t bytes = (size_t)n * sizeof(float);
+    kvc_status st = be->mem_alloc(be, bytes, (void **)out, err);
+    if (st == KVC_OK && (st = be->mem_upload(be, *out, v, bytes, err)) != KVC_OK) {
+        be->mem_free(be, *out);
+        *out = NULL;
+    }
+    return st;
+}
+
+/* Tensor name [n] (or [rows, cols] when ndim is 2) into backend memory. */
+static kvc_status load_resident(const kvc_backend *be, const kvc_st_file *f, const char *name,
+                                unsigned dtypes, int ndim, const int64_t *shape, float **dst,
+                                kvc_error *err)
 {
     float *v = NULL;
-    kvc_status st = load_tensor(f, name, dtypes, 1, &n, &v, err);
+    kvc_status st = load_tensor(f, name, dtypes, ndim, shape, &v, err);
     if (st == KVC_OK)
-        memcpy(dst, v, (size_t)n * sizeof *dst);
+        st = to_backend(be, v, ndim == 2 ? shape[0] * shape[1] : shape[0], dst, err);
     free(v);
     return st;
+}
+
+static kvc_status load_vector(const kvc_backend *be, const kvc_st_file *f, const char *name,
+                              unsigned dtypes, float **dst, int64_t n, kvc_error *err)
+{
+    return load_resident(be, f, name, dtypes, 1, &n, dst, err);
 }
 
 static kvc_status open_shard(const char *dir, int shard, kvc_st_file **f, kvc_error *err)
@@ -240,8 +279,8 @@ static kvc_status load_main(kvc_v4_model *m, const kvc_st_file *f, kvc_error *er
                                 KVC_V4_HEAD_DIM, KVC_V4_HIDDEN_DIM, &m->wkv, err);
     if (st != KVC_OK)
         return st;
-    return load_vector(f, "layers.0.attn.kv_norm.weight", DT_BIT(KVC_DT_BF16), m->kv_norm,
-                       KVC_V4_HEAD_DIM, err);
+    return load_vector(m->be, f, "layers.0.attn.kv_norm.weight", DT_BIT(KVC_DT_BF16),
+                       &m->kv_norm, KVC_V4_HEAD_DIM, err);
 }
 
 static kvc_status load_comp(kvc_v4_model *m, comp_layer *c, int layer, int64_t ratio,
@@ -262,11 +301,11 @@ static kvc_status load_comp(kvc_v4_model *m, comp_layer *c, int layer, int64_t r
         return st;
     snprintf(name, sizeof name, "layers.%d.attn.compressor.ape", layer);
     int64_t ape_shape[2] = {ratio, c->width};
-    st = load_tensor(f, name, DT_BIT(KVC_DT_F32), 2, ape_shape, &c->ape, err);
+    st = load_resident(m->be, f, name, DT_BIT(KVC_DT_F32), 2, ape_shape, &c->ape, err);
     if (st != KVC_OK)
         return st;
     snprintf(name, sizeof name, "layers.%d.attn.compressor.norm.weight", layer);
-    return load_vector(f, name, DT_BIT(KVC_DT_BF16), c->norm, KVC_V4_HEAD_DIM, err);
+    return load_vector(m->be, f, name, DT_BIT(KVC_DT_BF16), &c->norm, KVC_V4_HEAD_DIM, err);
 }
 
 kvc_status kvc_v4_model_load(const kvc_backend *be, const char *dir, kvc_v4_model **out,
@@ -275,7 +314,8 @@ kvc_status kvc_v4_model_load(const kvc_backend *be, const char *dir, kvc_v4_mode
     *out = NULL;
     if (be == NULL || be->matrix_create == NULL || be->matmul == NULL || be->rmsnorm == NULL ||
         be->rope == NULL || be->pool == NULL || be->kvsim == NULL || be->round_bf16 == NULL ||
-        be->act_quant == NULL)
+        be->act_quant == NULL || be->mem_alloc == NULL || be->mem_free == NULL ||
+        be->mem_upload == NULL || be->mem_download == NULL || be->mem_copy == NULL)
         return kvc_error_set(err, KVC_BACKEND_UNAVAILABLE,
                              "backend %s lacks an operation of the V4 write path",
                              be != NULL ? be->name : "(null)");
@@ -283,6 +323,11 @@ kvc_status kvc_v4_model_load(const kvc_backend *be, const char *dir, kvc_v4_mode
     if (m == NULL)
         return kvc_error_set(err, KVC_NOMEM, "model");
     m->be = be;
+    m->ws = (chain_ws *)calloc(1, sizeof *m->ws);
+    if (m->ws == NULL) {
+        free(m);
+        return kvc_error_set(err, KVC_NOMEM, "model");
+    }
     static const int shards[3] = {2, 4, 5};
     kvc_status st = KVC_OK;
     for (int i = 0; i < 3 && st == KVC_OK; i++) {
@@ -308,15 +353,20 @@ void kvc_v4_model_destroy(kvc_v4_model *m)
 {
     if (m == NULL)
         return;
+    const kvc_backend *be = m->be;
     if (m->wkv != NULL)
-        m->be->matrix_destroy(m->be, m->wkv);
+        be->matrix_destroy(be, m->wkv);
+    be->mem_free(be, m->kv_norm);
     for (int i = 0; i < 2; i++) {
         if (m->comp[i].wkv != NULL)
-            m->be->matrix_destroy(m->be, m->comp[i].wkv);
+            be->matrix_destroy(be, m->comp[i].wkv);
         if (m->comp[i].wgate != NULL)
-            m->be->matrix_destroy(m->be, m->comp[i].wgate);
-        free(m->comp[i].ape);
+            be->matrix_destroy(be, m->comp[i].wgate);
+        be->mem_free(be, m->comp[i].ape);
+        be->mem_free(be, m->comp[i].norm);
     }
+    ws_release(m);
+    free(m->ws);
     free(m);
 }
 
@@ -409,82 +459,188 @@ kvc_status kvc_v4_hidden_read(const kvc_v4_hidden *h, int64_t p, float *x, kvc_e
     return KVC_OK;
 }
 
+/* ------------------------------------------------------------ work buffers */
+
+static void ws_release(const kvc_v4_model *m)
+{
+    const kvc_backend *be = m->be;
+    chain_ws *w = m->ws;
+    float **bufs[] = {&w->x, &w->xq, &w->y, &w->kv, &w->score, &w->pooled, &w->freqs};
+    for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++) {
+        be->mem_free(be, *bufs[i]);
+        *bufs[i] = NULL;
+    }
+    w->seq_len = 0;
+}
+
+/* Buffers for S tokens (the widest compressor is 2 * 512 wide, r = 4). */
+static kvc_status ws_reserve(const kvc_v4_model *m, int64_t S, kvc_error *err)
+{
+    const kvc_backend *be = m->be;
+    chain_ws *w = m->ws;
+    if (w->seq_len >= S)
+        return KVC_OK;
+    ws_release(m);
+    const size_t s = (size_t)S, f = sizeof(float);
+    struct {
+        float **p;
+        size_t bytes;
+    } want[] = {
+        {&w->x, s * KVC_V4_HIDDEN_DIM * f},   {&w->xq, s * KVC_V4_HIDDEN_DIM * f},
+        {&w->y, s * KVC_V4_HEAD_DIM * f},     {&w->kv, s * 2 * KVC_V4_HEAD_DIM * f},
+        {&w->score, s * 2 * KVC_V4_HEAD_DIM * f}, {&w->pooled, s / 4 * KVC_V4_HEAD_DIM * f},
+        {&w->freqs, 2 * KVC_ROPE_NFREQ * f},
+    };
+    for (size_t i = 0; i < sizeof want / sizeof want[0]; i++) {
+        kvc_status st = be->mem_alloc(be, want[i].bytes, (void **)want[i].p, err);
+        if (st != KVC_OK) {
+            ws_release(m);
+            return st;
+        }
+    }
+    w->seq_len = S;
+    return KVC_OK;
+}
+
 /* ------------------------------------------------------------ the streams */
 
 #define TRY(expr)                                                              \
     do {                                                                       \
         st = (expr);                                                           \
         if (st != KVC_OK)                                                      \
-            goto done;                                                         \
+            return st;                                                         \
     } while (0)
 
 /* SPEC 5.4: matmul (wkv) -> RMSNorm (kv_norm) -> bf16 -> RoPE on dims
  * 448..511 (base 10000, position t) -> KV simulation on dims 0..447.
  * The v4 profile quantizes the input (E4M3, pow2 scale per 128) and
- * rounds the matmul output to bf16. */
+ * rounds the matmul output to bf16. x and out are backend memory. */
 static kvc_status main_stream(const kvc_v4_model *m, const kvc_profile *p, const float *x,
                               int64_t S, uint16_t *out, kvc_error *err)
 {
     const kvc_backend *be = m->be;
+    const chain_ws *w = m->ws;
     kvc_status st = KVC_OK;
-    float *xq = NULL;
-    float *y = (float *)malloc(sizeof(float) * (size_t)S * KVC_V4_HEAD_DIM);
-    float freqs[KVC_ROPE_NFREQ];
-    if (y == NULL)
-        return kvc_error_set(err, KVC_NOMEM, "main KV projection");
     if (p->main_act_quant) {
-        xq = (float *)malloc(sizeof(float) * (size_t)S * KVC_V4_HIDDEN_DIM);
-        if (xq == NULL) {
-            st = kvc_error_set(err, KVC_NOMEM, "activation quantization");
-            goto done;
-        }
-        memcpy(xq, x, sizeof(float) * (size_t)S * KVC_V4_HIDDEN_DIM);
-        TRY(be->act_quant(be, xq, S, KVC_V4_HIDDEN_DIM, err));
-        x = xq;
+        TRY(be->mem_copy(be, w->xq, x, sizeof(float) * (size_t)S * KVC_V4_HIDDEN_DIM, err));
+        TRY(be->act_quant(be, w->xq, S, KVC_V4_HIDDEN_DIM, err));
+        x = w->xq;
     }
-    TRY(be->matmul(be, x, S, m->wkv, y, err));
+    TRY(be->matmul(be, x, S, m->wkv, w->y, err));
     if (p->main_out_bf16)
-        TRY(be->round_bf16(be, y, S * KVC_V4_HEAD_DIM, err));
-    TRY(be->rmsnorm(be, y, S, KVC_V4_HEAD_DIM, m->kv_norm, KVC_V4_NORM_EPS, out, err));
-    kvc_rope_freqs(p->main_rope_base, kvc_yarn_applies(p->main_yarn, S), freqs);
-    TRY(be->rope(be, out, S, KVC_V4_HEAD_DIM, KVC_V4_NOPE_DIM, freqs, KVC_ROPE_NFREQ, 1, err));
-    TRY(be->kvsim(be, out, S, KVC_V4_HEAD_DIM, KVC_V4_NOPE_DIM, p->kvsim, err));
-done:
-    free(xq);
-    free(y);
-    return st;
+        TRY(be->round_bf16(be, w->y, S * KVC_V4_HEAD_DIM, err));
+    TRY(be->rmsnorm(be, w->y, S, KVC_V4_HEAD_DIM, m->kv_norm, KVC_V4_NORM_EPS, out, err));
+    TRY(be->rope(be, out, S, KVC_V4_HEAD_DIM, KVC_V4_NOPE_DIM, w->freqs, KVC_ROPE_NFREQ, 1, err));
+    return be->kvsim(be, out, S, KVC_V4_HEAD_DIM, KVC_V4_NOPE_DIM, p->kvsim, err);
 }
 
 /* SPEC 5.5: kv and score matmuls -> + ape, overlap, gated pooling -> bf16
  * -> RMSNorm (compressor.norm) -> bf16 -> RoPE (base 160000) at positions
- * w * r -> KV simulation on dims 0..447. */
+ * w * r -> KV simulation on dims 0..447. x and out are backend memory. */
 static kvc_status comp_stream(const kvc_v4_model *m, const comp_layer *c, const kvc_profile *p,
                               const float *x, int64_t S, uint16_t *out, kvc_error *err)
 {
     const kvc_backend *be = m->be;
+    const chain_ws *w = m->ws;
     kvc_status st = KVC_OK;
     int64_t windows = S / c->ratio;
-    float *kv = (float *)malloc(sizeof(float) * (size_t)S * (size_t)c->width);
-    float *score = (float *)malloc(sizeof(float) * (size_t)S * (size_t)c->width);
-    float *pooled = (float *)malloc(sizeof(float) * (size_t)windows * KVC_V4_HEAD_DIM);
-    float freqs[KVC_ROPE_NFREQ];
-    if (kv == NULL || score == NULL || pooled == NULL) {
-        st = kvc_error_set(err, KVC_NOMEM, "compressor r = %lld", (long long)c->ratio);
-        goto done;
+    TRY(be->matmul(be, x, S, c->wkv, w->kv, err));
+    TRY(be->matmul(be, x, S, c->wgate, w->score, err));
+    TRY(be->pool(be, w->kv, w->score, c->ape, S, c->ratio, c->overlap, KVC_V4_HEAD_DIM, w->pooled,
+                 err));
+    TRY(be->round_bf16(be, w->pooled, windows * KVC_V4_HEAD_DIM, err));
+    TRY(be->rmsnorm(be, w->pooled, windows, KVC_V4_HEAD_DIM, c->norm, KVC_V4_NORM_EPS, out, err));
+    TRY(be->rope(be, out, windows, KVC_V4_HEAD_DIM, KVC_V4_NOPE_DIM, w->freqs + KVC_ROPE_NFREQ,
+                 KVC_ROPE_NFREQ, c->ratio, err));
+    return be->kvsim(be, out, windows, KVC_V4_HEAD_DIM, KVC_V4_NOPE_DIM, p->kvsim, err);
+}
+
+static kvc_status check_seq_len(int64_t seq_len, kvc_error *err)
+{
+    if (seq_len < KVC_V4_SEQ_MULTIPLE || seq_len % KVC_V4_SEQ_MULTIPLE != 0 ||
+        seq_len > KVC_V4_MAX_SEQ)
+        return kvc_error_set(err, KVC_HIDDEN_SHAPE,
+                             "S = %lld is not a positive multiple of 128 (at most %d)",
+                             (long long)seq_len, KVC_V4_MAX_SEQ);
+    return KVC_OK;
+}
+
+static size_t stream_bytes(int i, int64_t seq_len)
+{
+    return (size_t)(seq_len / stream_ratios[i]) * KVC_V4_HEAD_DIM * sizeof(uint16_t);
+}
+
+const kvc_backend *kvc_v4_model_backend(const kvc_v4_model *m)
+{
+    return m->be;
+}
+
+void kvc_v4_streams_free_on(const kvc_v4_model *m, uint16_t *kv[KVC_V4_NSTREAMS])
+{
+    for (int i = 0; i < KVC_V4_NSTREAMS; i++) {
+        m->be->mem_free(m->be, kv[i]);
+        kv[i] = NULL;
     }
-    TRY(be->matmul(be, x, S, c->wkv, kv, err));
-    TRY(be->matmul(be, x, S, c->wgate, score, err));
-    TRY(be->pool(be, kv, score, c->ape, S, c->ratio, c->overlap, KVC_V4_HEAD_DIM, pooled, err));
-    TRY(be->round_bf16(be, pooled, windows * KVC_V4_HEAD_DIM, err));
-    TRY(be->rmsnorm(be, pooled, windows, KVC_V4_HEAD_DIM, c->norm, KVC_V4_NORM_EPS, out, err));
-    kvc_rope_freqs(p->comp_rope_base, kvc_yarn_applies(p->comp_yarn, S), freqs);
-    TRY(be->rope(be, out, windows, KVC_V4_HEAD_DIM, KVC_V4_NOPE_DIM, freqs, KVC_ROPE_NFREQ,
-                 c->ratio, err));
-    TRY(be->kvsim(be, out, windows, KVC_V4_HEAD_DIM, KVC_V4_NOPE_DIM, p->kvsim, err));
-done:
-    free(kv);
-    free(score);
-    free(pooled);
+}
+
+/* The chain on an input already in backend memory (x may be the
+ * workspace's own copy). */
+static kvc_status chain(const kvc_v4_model *m, const kvc_profile *p, const float *x,
+                        int64_t seq_len, uint16_t *kv[KVC_V4_NSTREAMS], kvc_error *err)
+{
+    const kvc_backend *be = m->be;
+    float freqs[2 * KVC_ROPE_NFREQ];
+    kvc_rope_freqs(p->main_rope_base, kvc_yarn_applies(p->main_yarn, seq_len), freqs);
+    kvc_rope_freqs(p->comp_rope_base, kvc_yarn_applies(p->comp_yarn, seq_len),
+                   freqs + KVC_ROPE_NFREQ);
+    kvc_status st = be->mem_upload(be, m->ws->freqs, freqs, sizeof freqs, err);
+    for (int i = 0; i < KVC_V4_NSTREAMS && st == KVC_OK; i++)
+        st = be->mem_alloc(be, stream_bytes(i, seq_len), (void **)&kv[i], err);
+    if (st == KVC_OK)
+        st = main_stream(m, p, x, seq_len, kv[KVC_V4_SWA], err);
+    if (st == KVC_OK)
+        st = comp_stream(m, &m->comp[0], p, x, seq_len, kv[KVC_V4_CSA], err);
+    if (st == KVC_OK)
+        st = comp_stream(m, &m->comp[1], p, x, seq_len, kv[KVC_V4_HCA], err);
+    return st;
+}
+
+kvc_status kvc_v4_streams_compute_on(const kvc_v4_model *m, const kvc_profile *p, const float *x,
+                                     int64_t seq_len, uint16_t *kv[KVC_V4_NSTREAMS],
+                                     kvc_error *err)
+{
+    for (int i = 0; i < KVC_V4_NSTREAMS; i++)
+        kv[i] = NULL;
+    if (m == NULL || p == NULL || x == NULL)
+        return kvc_error_set(err, KVC_INVALID_ARGUMENT, "streams: NULL argument");
+    kvc_status st = check_seq_len(seq_len, err);
+    if (st == KVC_OK)
+        st = ws_reserve(m, seq_len, err);
+    if (st == KVC_OK)
+        st = m->be->mem_upload(m->be, m->ws->x, x,
+                               sizeof(float) * (size_t)seq_len * KVC_V4_HIDDEN_DIM, err);
+    if (st == KVC_OK)
+        st = chain(m, p, m->ws->x, seq_len, kv, err);
+    if (st != KVC_OK)
+        kvc_v4_streams_free_on(m, kv);
+    return st;
+}
+
+kvc_status kvc_v4_streams_compute_resident(const kvc_v4_model *m, const kvc_profile *p,
+                                           const float *x, int64_t seq_len,
+                                           uint16_t *kv[KVC_V4_NSTREAMS], kvc_error *err)
+{
+    for (int i = 0; i < KVC_V4_NSTREAMS; i++)
+        kv[i] = NULL;
+    if (m == NULL || p == NULL || x == NULL)
+        return kvc_error_set(err, KVC_INVALID_ARGUMENT, "streams: NULL argument");
+    kvc_status st = check_seq_len(seq_len, err);
+    if (st == KVC_OK)
+        st = ws_reserve(m, seq_len, err);
+    if (st == KVC_OK)
+        st = chain(m, p, x, seq_len, kv, err);
+    if (st != KVC_OK)
+        kvc_v4_streams_free_on(m, kv);
     return st;
 }
 
@@ -502,65 +658,19 @@ kvc_status kvc_v4_streams_compute(const kvc_v4_model *m, const kvc_profile *p, c
                                   int64_t seq_len, kvc_v4_streams *out, kvc_error *err)
 {
     memset(out, 0, sizeof *out);
-    if (m == NULL || p == NULL || x == NULL)
-        return kvc_error_set(err, KVC_INVALID_ARGUMENT, "streams: NULL argument");
-    if (seq_len < KVC_V4_SEQ_MULTIPLE || seq_len % KVC_V4_SEQ_MULTIPLE != 0 ||
-        seq_len > KVC_V4_MAX_SEQ)
-        return kvc_error_set(err, KVC_HIDDEN_SHAPE,
-                             "S = %lld is not a positive multiple of 128 (at most %d)",
-                             (long long)seq_len, KVC_V4_MAX_SEQ);
+    uint16_t *kv[KVC_V4_NSTREAMS];
+    kvc_status st = kvc_v4_streams_compute_on(m, p, x, seq_len, kv, err);
+    if (st != KVC_OK)
+        return st;
     out->seq_len = seq_len;
-    for (int i = 0; i < KVC_V4_NSTREAMS; i++) {
-        size_t n = (size_t)(seq_len / stream_ratios[i]) * KVC_V4_HEAD_DIM;
-        out->kv[i] = (uint16_t *)malloc(n * sizeof(uint16_t));
-        if (out->kv[i] == NULL) {
-            kvc_v4_streams_free(out);
-            return kvc_error_set(err, KVC_NOMEM, "streams");
-        }
+    for (int i = 0; i < KVC_V4_NSTREAMS && st == KVC_OK; i++) {
+        out->kv[i] = (uint16_t *)malloc(stream_bytes(i, seq_len));
+        st = out->kv[i] == NULL ? kvc_error_set(err, KVC_NOMEM, "streams")
+                                : m->be->mem_download(m->be, out->kv[i], kv[i],
+                                                      stream_bytes(i, seq_len), err);
     }
-    kvc_status st = main_stream(m, p, x, seq_len, out->kv[KVC_V4_SWA], err);
-    if (st == KVC_OK)
-        st = comp_stream(m, &m->comp[0], p, x, seq_len, out->kv[KVC_V4_CSA], err);
-    if (st == KVC_OK)
-        st = comp_stream(m, &m->comp[1], p, x, seq_len, out->kv[KVC_V4_HCA], err);
+    kvc_v4_streams_free_on(m, kv);
     if (st != KVC_OK)
         kvc_v4_streams_free(out);
-    return st;
-}
-
-/* ------------------------------------------------------------ backend memory */
-
-const kvc_backend *kvc_v4_model_backend(const kvc_v4_model *m)
-{
-    return m->be;
-}
-
-void kvc_v4_streams_free_on(const kvc_v4_model *m, uint16_t *kv[KVC_V4_NSTREAMS])
-{
-    for (int i = 0; i < KVC_V4_NSTREAMS; i++) {
-        m->be->mem_free(m->be, kv[i]);
-        kv[i] = NULL;
-    }
-}
-
-/* FIXME(integrator): interim version; computes on the host copy path. */
-kvc_status kvc_v4_streams_compute_on(const kvc_v4_model *m, const kvc_profile *p, const float *x,
-                                     int64_t seq_len, uint16_t *kv[KVC_V4_NSTREAMS],
-                                     kvc_error *err)
-{
-    const kvc_backend *be = m->be;
-    for (int i = 0; i < KVC_V4_NSTREAMS; i++)
-        kv[i] = NULL;
-    kvc_v4_streams s;
-    kvc_status st = kvc_v4_streams_compute(m, p, x, seq_len, &s, err);
-    for (int i = 0; i < KVC_V4_NSTREAMS && st == KVC_OK; i++) {
-        size_t bytes = (size_t)(seq_len / stream_ratios[i]) * KVC_V4_HEAD_DIM * sizeof(uint16_t);
-        st = be->mem_alloc(be, bytes, (void **)&kv[i], err);
-        if (st == KVC_OK)
-            st = be->mem_upload(be, kv[i], s.kv[i], bytes, err);
-    }
-    kvc_v4_streams_free(&s);
-    if (st != KVC_OK)
-        kvc_v4_streams_free_on(m, kv);
     return st;
 }

@@ -68,7 +68,9 @@ typedef struct kvc_v4_model kvc_v4_model;
  * dir, dequantizing FP8 tensors with their .scale and widening BF16 ones,
  * and prepares the matrices on backend be (which must outlive the model).
  * Errors: KVC_SHARD_MISSING; KVC_TENSOR_MISSING / KVC_TENSOR_DTYPE /
- * KVC_TENSOR_SHAPE naming the tensor and file; safetensors errors. */
+ * KVC_TENSOR_SHAPE naming the tensor and file; safetensors errors.
+ * A model keeps its work buffers between passages: compute one passage at
+ * a time per model (two threads need two models). */
 kvc_status kvc_v4_model_load(const kvc_backend *be, const char *dir, kvc_v4_model **out,
                              kvc_error *err);
 void kvc_v4_model_destroy(kvc_v4_model *m);
@@ -104,8 +106,8 @@ kvc_status kvc_v4_streams_compute(const kvc_v4_model *m, const kvc_profile *p, c
 void kvc_v4_streams_free(kvc_v4_streams *s);
 
 /* The streams left in backend memory, for a chain of operations that
- * copies nothing (core/backend.h): x [seq_len, 4096] binary32 is host or
- * backend memory of the model's backend; kv[i] receive blocks allocated
+ * copies nothing (core/backend.h): x [seq_len, 4096] binary32 is host
+ * memory, uploaded once into the model's work buffers; kv[i] receive blocks allocated
  * here with the backend's mem_alloc ([S / ratio, 512] bf16 bits each);
  * free them with kvc_v4_streams_free_on. The work may still be queued
  * when this returns (mem_download waits). Same statuses as
@@ -113,6 +115,11 @@ void kvc_v4_streams_free(kvc_v4_streams *s);
 kvc_status kvc_v4_streams_compute_on(const kvc_v4_model *m, const kvc_profile *p, const float *x,
                                      int64_t seq_len, uint16_t *kv[KVC_V4_NSTREAMS],
                                      kvc_error *err);
+/* The same with x [seq_len, 4096] binary32 already in backend memory (no
+ * upload). */
+kvc_status kvc_v4_streams_compute_resident(const kvc_v4_model *m, const kvc_profile *p,
+                                           const float *x, int64_t seq_len,
+                                           uint16_t *kv[KVC_V4_NSTREAMS], kvc_error *err);
 void kvc_v4_streams_free_on(const kvc_v4_model *m, uint16_t *kv[KVC_V4_NSTREAMS]);
 /* The backend a model runs on. */
 const kvc_backend *kvc_v4_model_backend(const kvc_v4_model *m);

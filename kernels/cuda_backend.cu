@@ -5,7 +5,7 @@
  * decide which thread runs which call:
  *   round_bf16  one element per thread          kvc_round_bf16
  *   act_quant   one 128-feature block per thread kvc_act_quant_block
- *   rmsnorm     one row per thread               kvc_rmsnorm_row
+ *   rmsnorm     one WARP per row (see k_rmsnorm)  kvc_sumsq_lane, kvc_rmsnorm_elem
  *   rope        one (row, pair) per thread       kvc_rope_row on that pair
  *   pool        one (window, channel) per thread kvc_pool_channel
  *   kvsim       one 64-dim block per thread      kvc_kvsim_block_bf16
@@ -380,12 +380,27 @@ __global__ void k_act_quant(float *x, int64_t nblocks)
         kvc_act_quant_block(x + b * KVC_ACT_QUANT_BLOCK, KVC_ACT_QUANT_BLOCK);
 }
 
+/* One WARP per row: lane l computes kvc_sumsq_lane(row, d, l), the
+ * shuffle tree s = s + shfl_down(s, w), w = 16 .. 1, is kvc_sumsq_lanes'
+ * pairwise tree (lane l < w adds lane l + w), lane 0's sum is broadcast,
+ * and every lane writes its elements with kvc_rmsnorm_elem: exactly
+ * kvc_rmsnorm_row's operations, coalesced. */
 __global__ void k_rmsnorm(const float *x, int64_t rows, int64_t d, const float *g, float eps,
                           uint16_t *y)
 {
-    for (int64_t r = (int64_t)blockIdx.x * blockDim.x + threadIdx.x; r < rows;
-         r += (int64_t)gridDim.x * blockDim.x)
-        kvc_rmsnorm_row(x + r * d, d, g, eps, y + r * d);
+    const int lane = threadIdx.x & 31;
+    const int64_t warps = (int64_t)gridDim.x * (blockDim.x >> 5);
+    for (int64_t r = ((int64_t)blockIdx.x * blockDim.x + threadIdx.x) >> 5; r < rows;
+         r += warps) {
+        const float *xr = x + r * d;
+        float s = kvc_sumsq_lane(xr, d, lane);
+        for (int w = KVC_NORM_LANES / 2; w >= 1; w /= 2)
+            s = s + __shfl_down_sync(0xFFFFFFFFu, s, w);
+        s = __shfl_sync(0xFFFFFFFFu, s, 0);
+        const float inv = kvc_rms_inv_of_sum(s, d, eps);
+        for (int64_t i = lane; i < d; i += 32)
+            y[r * d + i] = kvc_rmsnorm_elem(xr[i], g[i], inv);
+    }
 }
 
 /* Pair i of row r: kvc_rope_row over that one pair (its own frequency,
@@ -578,7 +593,7 @@ kvc_status cu_rmsnorm(const kvc_backend *be, const float *x, int64_t rows, int64
     TRY(op.in(x, xb, &dx));
     TRY(op.in(g, gb, &dg));
     TRY(op.out(y, yb, &dy));
-    k_rmsnorm<<<blocks_for(rows, 128), 128, 0, op.stream()>>>(dx, rows, d, dg, eps, dy);
+    k_rmsnorm<<<blocks_for(rows, 128 / 32), 128, 0, op.stream()>>>(dx, rows, d, dg, eps, dy);
     return op.finish();
 }
 

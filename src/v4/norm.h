@@ -22,37 +22,55 @@
 
 #define KVC_NORM_LANES 32
 
-/* The fixed-order sum of squares of x[0..d). */
+/* Lane l's partial of the sum of squares: x[l], x[l+32], ... ascending. */
+KVC_HD float kvc_sumsq_lane(const float *x, int64_t d, int l)
+{
+    float acc = 0.0f;
+    for (int64_t i = l; i < d; i += KVC_NORM_LANES)
+        acc = fmaf(x[i], x[i], acc);
+    return acc;
+}
+
+/* The fixed-order sum of squares of x[0..d). (A CUDA warp computes the
+ * same: lane l's kvc_sumsq_lane, then s = s + shfl_down(s, w) for
+ * w = 16 .. 1, which is this tree.) */
 KVC_HD float kvc_sumsq_lanes(const float *x, int64_t d)
 {
     float s[KVC_NORM_LANES];
-    for (int l = 0; l < KVC_NORM_LANES; l++) {
-        float acc = 0.0f;
-        for (int64_t i = l; i < d; i += KVC_NORM_LANES)
-            acc = fmaf(x[i], x[i], acc);
-        s[l] = acc;
-    }
+    for (int l = 0; l < KVC_NORM_LANES; l++)
+        s[l] = kvc_sumsq_lane(x, d, l);
     for (int w = KVC_NORM_LANES / 2; w >= 1; w /= 2)
         for (int l = 0; l < w; l++)
             s[l] = s[l] + s[l + w];
     return s[0];
 }
 
+/* r = 1 / sqrt(sum / d + eps) from the fixed-order sum of squares. */
+KVC_HD float kvc_rms_inv_of_sum(float sumsq, int64_t d, float eps)
+{
+    float mean = sumsq / (float)d;
+    return 1.0f / sqrtf(mean + eps);
+}
+
 /* r = 1 / sqrt(mean(x^2) + eps). */
 KVC_HD float kvc_rms_inv(const float *x, int64_t d, float eps)
 {
-    float mean = kvc_sumsq_lanes(x, d) / (float)d;
-    return 1.0f / sqrtf(mean + eps);
+    return kvc_rms_inv_of_sum(kvc_sumsq_lanes(x, d), d, eps);
+}
+
+/* One output element: bf16(g * (x * r)). */
+KVC_HD uint16_t kvc_rmsnorm_elem(float x, float g, float r)
+{
+    float xr = x * r;
+    return kvc_f32_to_bf16(g * xr);
 }
 
 /* One row: y[i] = bf16(g[i] * (x[i] * r)). */
 KVC_HD void kvc_rmsnorm_row(const float *x, int64_t d, const float *g, float eps, uint16_t *y)
 {
     float r = kvc_rms_inv(x, d, eps);
-    for (int64_t i = 0; i < d; i++) {
-        float xr = x[i] * r;
-        y[i] = kvc_f32_to_bf16(g[i] * xr);
-    }
+    for (int64_t i = 0; i < d; i++)
+        y[i] = kvc_rmsnorm_elem(x[i], g[i], r);
 }
 
 #endif /* KVC_V4_NORM_H */

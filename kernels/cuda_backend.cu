@@ -531,6 +531,52 @@ kvc_status cu_matmul(const kvc_backend *be, const float *x, int64_t rows, const 
     return op.finish();
 }
 
+kvc_status cu_matmul_group(const kvc_backend *be, const float *x, int64_t rows, int count,
+                           const kvc_matrix *const *w, float *const *y, kvc_error *err)
+{
+    if (count < 1 || count > KVC_CUDA_MATMUL_GROUP_MAX || w == nullptr || y == nullptr)
+        return bad_shape(err, "matmul_group");
+    for (int p = 0; p < count; p++)
+        if (w[p] == nullptr || w[p]->tag != cuda_matrix_tag || w[p]->impl == nullptr ||
+            static_cast<const cuda_matrix_impl *>(w[p]->impl)->device != ctx_of(be)->device ||
+            w[p]->k != w[0]->k)
+            return kvc_error_set(err, KVC_INVALID_ARGUMENT,
+                                 "matmul_group: matrix %d not prepared by this CUDA backend (%s) "
+                                 "or of another k",
+                                 p, be->name);
+    if (rows < 0 || (rows > 0 && x == nullptr))
+        return kvc_error_set(err, KVC_INVALID_ARGUMENT, "matmul with %lld rows",
+                             (long long)rows);
+    for (int p = 0; p < count; p++)
+        if (rows > 0 && y[p] == nullptr)
+            return bad_shape(err, "matmul_group");
+    if (rows == 0)
+        return KVC_OK;
+    const int64_t k = w[0]->k;
+    bool ok = true;
+    size_t xb = bytes_of(rows * k, sizeof(float), &ok);
+    if (!ok)
+        return bad_shape(err, "matmul_group");
+    kvc__cu_op op(be, "matmul_group", err);
+    const float *dx;
+    const float *dw[KVC_CUDA_MATMUL_GROUP_MAX];
+    float *dy[KVC_CUDA_MATMUL_GROUP_MAX];
+    int64_t n[KVC_CUDA_MATMUL_GROUP_MAX];
+    TRY(op.begin());
+    TRY(op.in(x, xb, &dx));
+    for (int p = 0; p < count; p++) {
+        size_t yb = bytes_of(rows * w[p]->n, sizeof(float), &ok);
+        if (!ok)
+            return bad_shape(err, "matmul_group");
+        TRY(op.out(y[p], yb, &dy[p]));
+        dw[p] = static_cast<const cuda_matrix_impl *>(w[p]->impl)->w;
+        n[p] = w[p]->n;
+    }
+    TRY(kvc_cuda_matmul_group_device(dx, rows, count, dw, n, k, dy, op.ctx()->tile, op.stream(),
+                                     err));
+    return op.finish();
+}
+
 /* ------------------------------------------------------------ element-wise */
 
 kvc_status cu_round_bf16(const kvc_backend *be, float *x, int64_t n, kvc_error *err)
@@ -693,6 +739,7 @@ void fill_table(kvc_backend *be, kvc__cu_ctx *c)
     be->matrix_create = cu_matrix_create;
     be->matrix_destroy = cu_matrix_destroy;
     be->matmul = cu_matmul;
+    be->matmul_group = cu_matmul_group;
     be->round_bf16 = cu_round_bf16;
     be->act_quant = cu_act_quant;
     be->rmsnorm = cu_rmsnorm;

@@ -109,6 +109,14 @@ kvc_status kvc_backend_cuda_set_tile(kvc_backend *be, kvc_cuda_tile tile, kvc_er
 kvc_status kvc_cuda_matmul_device(const float *x, int64_t rows, const float *w, int64_t n,
                                   int64_t k, float *y, kvc_cuda_tile tile, void *stream,
                                   kvc_error *err);
+/* count products of the same x in one launch: y[p] [rows, n[p]] =
+ * x W[p]^T, W[p] [n[p], k]; each output as kvc_cuda_matmul_device's (the
+ * same tile code, the same order), so the same bits. count <= 8. */
+#define KVC_CUDA_MATMUL_GROUP_MAX 8
+kvc_status kvc_cuda_matmul_group_device(const float *x, int64_t rows, int count,
+                                        const float *const *w, const int64_t *n, int64_t k,
+                                        float *const *y, kvc_cuda_tile tile, void *stream,
+                                        kvc_error *err);
 /* The dequantization kernel on device arrays (shapes already valid). */
 kvc_status kvc_cuda_dequant_device(const uint8_t *w, int64_t rows, int64_t cols,
                                    const uint8_t *scale, int64_t scols, float *out,

@@ -30,6 +30,8 @@
 #include "kernels/cuda_backend.h"
 #include "kernels/cuda_common.h"
 
+#include <string.h>
+
 namespace {
 
 /* Shared memory per block: two buffers of the x tile [BK][BM+4] and the
@@ -100,10 +102,11 @@ __device__ __forceinline__ void mm_step(float (&acc)[TM][8], const float *__rest
             acc[i][j] = fmaf(a[i], b[j], acc[i][j]);
 }
 
+/* The block's BM x BN tile of y at rows m0.., columns n0.. */
 template <int BM, int BN, int BK, int TM, bool VEC>
-__global__ void __launch_bounds__(mm_shape<BM, BN, BK, TM>::THREADS)
-    sgemm_nt(const float *__restrict__ x, const float *__restrict__ w, float *__restrict__ y,
-             int M, int N, int K)
+__device__ __forceinline__ void sgemm_tile(const float *__restrict__ x,
+                                           const float *__restrict__ w, float *__restrict__ y,
+                                           int M, int N, int K, int m0, int n0)
 {
     typedef mm_shape<BM, BN, BK, TM> S;
     extern __shared__ float4 smem4[];
@@ -112,7 +115,6 @@ __global__ void __launch_bounds__(mm_shape<BM, BN, BK, TM>::THREADS)
 
     const int tid = (int)threadIdx.x;
     const int tx = tid % S::TX, ty = tid / S::TX;
-    const int m0 = (int)blockIdx.y * BM, n0 = (int)blockIdx.x * BN;
 
     float acc[TM][8];
 #pragma unroll
@@ -207,8 +209,41 @@ __global__ void __launch_bounds__(mm_shape<BM, BN, BK, TM>::THREADS)
     }
 }
 
+template <int BM, int BN, int BK, int TM, bool VEC>
+__global__ void __launch_bounds__(mm_shape<BM, BN, BK, TM>::THREADS)
+    sgemm_nt(const float *__restrict__ x, const float *__restrict__ w, float *__restrict__ y,
+             int M, int N, int K)
+{
+    sgemm_tile<BM, BN, BK, TM, VEC>(x, w, y, M, N, K, (int)blockIdx.y * BM,
+                                    (int)blockIdx.x * BN);
+}
+
+/* Several products of the same x in one launch (kvc_cuda_matmul_group):
+ * the column tiles of problem p are blockIdx.x in [first[p], first[p+1]).
+ * Each block computes one tile of one problem exactly as sgemm_nt would. */
+struct mm_group {
+    int count;
+    const float *w[KVC_CUDA_MATMUL_GROUP_MAX];
+    float *y[KVC_CUDA_MATMUL_GROUP_MAX];
+    int n[KVC_CUDA_MATMUL_GROUP_MAX];
+    int first[KVC_CUDA_MATMUL_GROUP_MAX + 1];
+};
+
+template <int BM, int BN, int BK, int TM, bool VEC>
+__global__ void __launch_bounds__(mm_shape<BM, BN, BK, TM>::THREADS)
+    sgemm_nt_group(const float *__restrict__ x, const mm_group g, int M, int K)
+{
+    const int b = (int)blockIdx.x;
+    int p = 0;
+    while (p + 1 < g.count && b >= g.first[p + 1])
+        p++;
+    sgemm_tile<BM, BN, BK, TM, VEC>(x, g.w[p], g.y[p], M, g.n[p], K, (int)blockIdx.y * BM,
+                                    (b - g.first[p]) * BN);
+}
+
 typedef void (*mm_launch_fn)(const float *, const float *, float *, int, int, int, cudaStream_t,
                              cudaError_t *);
+typedef void (*mm_group_fn)(const float *, mm_group *, int, int, cudaStream_t, cudaError_t *);
 
 template <int BM, int BN, int BK, int TM>
 void mm_launch(const float *x, const float *w, float *y, int M, int N, int K, cudaStream_t s,
@@ -225,23 +260,55 @@ void mm_launch(const float *x, const float *w, float *y, int M, int N, int K, cu
     *rc = cudaGetLastError();
 }
 
+bool aligned16(const void *p)
+{
+    return (reinterpret_cast<uintptr_t>(p) & 15) == 0;
+}
+
+template <int BM, int BN, int BK, int TM>
+void mm_launch_group(const float *x, mm_group *g, int M, int K, cudaStream_t s, cudaError_t *rc)
+{
+    typedef mm_shape<BM, BN, BK, TM> S;
+    bool vec = (K & 3) == 0 && aligned16(x);
+    g->first[0] = 0;
+    for (int p = 0; p < g->count; p++) {
+        g->first[p + 1] = g->first[p] + (g->n[p] + BN - 1) / BN;
+        vec = vec && aligned16(g->w[p]);
+    }
+    dim3 grid((unsigned)g->first[g->count], (unsigned)((M + BM - 1) / BM));
+    if (vec)
+        sgemm_nt_group<BM, BN, BK, TM, true><<<grid, S::THREADS, S::SMEM, s>>>(x, *g, M, K);
+    else
+        sgemm_nt_group<BM, BN, BK, TM, false><<<grid, S::THREADS, S::SMEM, s>>>(x, *g, M, K);
+    *rc = cudaGetLastError();
+}
+
 struct tile_entry {
     const char *name;
     int bm, bn;
     mm_launch_fn launch;
+    mm_group_fn group;
 };
 
 /* Indexed by kvc_cuda_tile (entry 0, AUTO, is never launched). */
 const tile_entry tiles[KVC_CUDA_TILE_COUNT] = {
-    {"auto", 0, 0, nullptr},
-    {"128x128x8/8x8", 128, 128, mm_launch<128, 128, 8, 8>},
-    {"128x128x16/8x8", 128, 128, mm_launch<128, 128, 16, 8>},
-    {"128x64x8/8x8", 128, 64, mm_launch<128, 64, 8, 8>},
-    {"128x64x16/8x8", 128, 64, mm_launch<128, 64, 16, 8>},
-    {"128x64x16/4x8", 128, 64, mm_launch<128, 64, 16, 4>},
-    {"64x128x16/8x8", 64, 128, mm_launch<64, 128, 16, 8>},
-    {"64x128x16/4x8", 64, 128, mm_launch<64, 128, 16, 4>},
-    {"64x64x16/4x8", 64, 64, mm_launch<64, 64, 16, 4>},
+    {"auto", 0, 0, nullptr, nullptr},
+    {"128x128x8/8x8", 128, 128, mm_launch<128, 128, 8, 8>,
+     mm_launch_group<128, 128, 8, 8>},
+    {"128x128x16/8x8", 128, 128, mm_launch<128, 128, 16, 8>,
+     mm_launch_group<128, 128, 16, 8>},
+    {"128x64x8/8x8", 128, 64, mm_launch<128, 64, 8, 8>,
+     mm_launch_group<128, 64, 8, 8>},
+    {"128x64x16/8x8", 128, 64, mm_launch<128, 64, 16, 8>,
+     mm_launch_group<128, 64, 16, 8>},
+    {"128x64x16/4x8", 128, 64, mm_launch<128, 64, 16, 4>,
+     mm_launch_group<128, 64, 16, 4>},
+    {"64x128x16/8x8", 64, 128, mm_launch<64, 128, 16, 8>,
+     mm_launch_group<64, 128, 16, 8>},
+    {"64x128x16/4x8", 64, 128, mm_launch<64, 128, 16, 4>,
+     mm_launch_group<64, 128, 16, 4>},
+    {"64x64x16/4x8", 64, 64, mm_launch<64, 64, 16, 4>,
+     mm_launch_group<64, 64, 16, 4>},
 };
 
 /* The largest tile that still gives (nearly) every SM a block, with the
@@ -290,6 +357,50 @@ extern "C" kvc_status kvc_cuda_matmul_device(const float *x, int64_t rows, const
         tile = KVC_CUDA_TILE_128x128x16;
     cudaError_t rc = cudaSuccess;
     tiles[tile].launch(x, w, y, (int)rows, (int)n, (int)k, (cudaStream_t)stream, &rc);
+    KVC_CUDA_TRY(rc, err);
+    return KVC_OK;
+}
+
+extern "C" kvc_status kvc_cuda_matmul_group_device(const float *x, int64_t rows, int count,
+                                                   const float *const *w, const int64_t *n,
+                                                   int64_t k, float *const *y,
+                                                   kvc_cuda_tile tile, void *stream,
+                                                   kvc_error *err)
+{
+    if (rows < 0 || k < 1 || count < 1 || count > KVC_CUDA_MATMUL_GROUP_MAX ||
+        (int)tile < 0 || (int)tile >= KVC_CUDA_TILE_COUNT)
+        return kvc_error_set(err, KVC_INVALID_ARGUMENT, "matmul group of %d, [%lld, %lld]",
+                             count, (long long)rows, (long long)k);
+    int64_t ntotal = 0;
+    for (int p = 0; p < count; p++) {
+        if (n[p] < 1 || n[p] > INT32_MAX / 2)
+            return kvc_error_set(err, KVC_INVALID_ARGUMENT, "matmul group: N = %lld",
+                                 (long long)n[p]);
+        ntotal += n[p];
+    }
+    if (rows > 65535LL * 64 || k > INT32_MAX / 2 || ntotal > INT32_MAX / 2)
+        return kvc_error_set(err, KVC_LIMIT, "matmul group [%lld, %lld] too large",
+                             (long long)rows, (long long)k);
+    if (rows == 0)
+        return KVC_OK;
+    if (tile == KVC_CUDA_TILE_AUTO) {
+        int dev = 0, sms = 0;
+        KVC_CUDA_TRY(cudaGetDevice(&dev), err);
+        KVC_CUDA_TRY(cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, dev), err);
+        tile = pick_tile(rows, ntotal, sms);
+    }
+    if (rows > 65535LL * tiles[tile].bm)
+        tile = KVC_CUDA_TILE_128x128x16;
+    mm_group g;
+    memset(&g, 0, sizeof g);
+    g.count = count;
+    for (int p = 0; p < count; p++) {
+        g.w[p] = w[p];
+        g.y[p] = y[p];
+        g.n[p] = (int)n[p];
+    }
+    cudaError_t rc = cudaSuccess;
+    tiles[tile].group(x, &g, (int)rows, (int)k, (cudaStream_t)stream, &rc);
     KVC_CUDA_TRY(rc, err);
     return KVC_OK;
 }

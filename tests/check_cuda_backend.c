@@ -226,6 +226,86 @@ START_TEST(every_tiling_matches_cpu)
 }
 END_TEST
 
+/* matmul_group: five products of one x in one launch, columns that end
+ * inside and on tile edges, every tiling; each y equals the CPU's matmul.
+ * _i odd: x and the outputs in backend memory with guard zones on. */
+START_TEST(matmul_group_matches_cpu)
+{
+    enum { G = 5 };
+    static const int64_t ns[G] = {1, 65, 128, 300, 7};
+    const int64_t m = 257, k = _i < 2 ? 100 : 4096;
+    const int mem = _i % 2;
+    uint64_t st = seed_for(10, _i);
+    float *x = farray(m * k, &st, _i % 2, 62);
+    kvc_matrix *wc[G], *wg[G];
+    float *yc[G], *yg[G], *dy[G];
+    kvc_error err;
+    for (int p = 0; p < G; p++) {
+        float *w = farray(ns[p] * k, &st, _i % 2, 62);
+        ck_assert_int_eq(g_cpu->matrix_create(g_cpu, w, ns[p], k, &wc[p], &err), KVC_OK);
+        ck_assert_int_eq(g_gpu->matrix_create(g_gpu, w, ns[p], k, &wg[p], &err), KVC_OK);
+        free(w);
+        yc[p] = galloc((size_t)(m * ns[p]) * 4);
+        yg[p] = galloc((size_t)(m * ns[p]) * 4);
+        ck_assert_int_eq(g_cpu->matmul(g_cpu, x, m, wc[p], yc[p], &err), KVC_OK);
+        dy[p] = yg[p];
+        if (mem)
+            ck_assert_int_eq(g_gpu->mem_alloc(g_gpu, (size_t)(m * ns[p]) * 4, (void **)&dy[p],
+                                              &err),
+                             KVC_OK);
+    }
+    const float *dx = x;
+    if (mem) {
+        float *b = NULL;
+        ck_assert_int_eq(g_gpu->mem_alloc(g_gpu, (size_t)(m * k) * 4, (void **)&b, &err), KVC_OK);
+        ck_assert_int_eq(g_gpu->mem_upload(g_gpu, b, x, (size_t)(m * k) * 4, &err), KVC_OK);
+        ck_assert_int_eq(kvc_backend_cuda_set_guard(g_gpu, 1, &err), KVC_OK);
+        dx = b;
+    }
+    for (int t = 0; t < KVC_CUDA_TILE_COUNT; t++) {
+        ck_assert_int_eq(kvc_backend_cuda_set_tile(g_gpu, (kvc_cuda_tile)t, &err), KVC_OK);
+        kvc_status gs = g_gpu->matmul_group(g_gpu, dx, m, G, (const kvc_matrix *const *)wg, dy,
+                                            &err);
+        ck_assert_msg(gs == KVC_OK, "tiling %s: %s", kvc_cuda_tile_name((kvc_cuda_tile)t),
+                      err.detail);
+        for (int p = 0; p < G; p++) {
+            size_t yb = (size_t)(m * ns[p]) * 4;
+            if (mem)
+                ck_assert_int_eq(g_gpu->mem_download(g_gpu, yg[p], dy[p], yb, &err), KVC_OK);
+            gcheck(yg[p], yb, "matmul_group");
+            char what[128];
+            snprintf(what, sizeof what, "matmul_group %lldx%lld, product %d (N %lld), %s%s",
+                     (long long)m, (long long)k, p, (long long)ns[p],
+                     kvc_cuda_tile_name((kvc_cuda_tile)t), mem ? ", backend memory" : "");
+            same_bits(yc[p], yg[p], m * ns[p], 4, what);
+        }
+    }
+    ck_assert_int_eq(kvc_backend_cuda_set_tile(g_gpu, KVC_CUDA_TILE_AUTO, &err), KVC_OK);
+    ck_assert_int_eq(kvc_backend_cuda_set_guard(g_gpu, 0, &err), KVC_OK);
+    /* a matrix of another k is refused */
+    if (_i == 0) {
+        const kvc_matrix *bad[2] = {wg[0], wg[1]};
+        float *y2[2] = {yg[0], yg[1]};
+        kvc_matrix other = *wg[1];
+        other.k = k + 1;
+        bad[1] = &other;
+        ck_assert_int_eq(g_gpu->matmul_group(g_gpu, x, m, 2, bad, y2, &err),
+                         KVC_INVALID_ARGUMENT);
+    }
+    for (int p = 0; p < G; p++) {
+        g_cpu->matrix_destroy(g_cpu, wc[p]);
+        g_gpu->matrix_destroy(g_gpu, wg[p]);
+        if (mem)
+            g_gpu->mem_free(g_gpu, dy[p]);
+        gfree(yc[p]);
+        gfree(yg[p]);
+    }
+    if (mem)
+        g_gpu->mem_free(g_gpu, (void *)dx);
+    free(x);
+}
+END_TEST
+
 START_TEST(matmul_keeps_negative_zero)
 {
     const int64_t k = _i + 1, m = 3, n = 5;
@@ -589,6 +669,7 @@ static Suite *cuda_suite(void)
     tcase_set_timeout(tc, 600);
     tcase_add_loop_test(tc, matmul_matches_cpu, 0, 2 * N_MM);
     tcase_add_loop_test(tc, every_tiling_matches_cpu, 0, N_MM);
+    tcase_add_loop_test(tc, matmul_group_matches_cpu, 0, 4);
     tcase_add_loop_test(tc, matmul_keeps_negative_zero, 0, 17);
     tcase_add_test(tc, matmul_rejects_foreign_matrix);
     tcase_add_loop_test(tc, round_bf16_matches_cpu, 0, 4);

@@ -191,6 +191,13 @@ struct kvc_backend {
     kvc_status (*fp8_ds_mla_decode)(const kvc_backend *be, const uint8_t *rec, size_t size,
                                     int64_t n, float *out, kvc_error *err);
 
+    /* ------------------------------------------------ grouped products */
+    /* count products of the same x [rows, k] (1 <= count <= 8; every W
+     * with the same k): y[p] = x W[p]^T, each exactly as matmul computes
+     * it. A backend may run them in one launch; the bits are matmul's. */
+    kvc_status (*matmul_group)(const kvc_backend *be, const float *x, int64_t rows, int count,
+                               const kvc_matrix *const *w, float *const *y, kvc_error *err);
+
     /* New operations go here, at the end. */
 };
 

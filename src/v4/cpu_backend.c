@@ -473,6 +473,24 @@ static kvc_status cpu_ds_mla_decode(const kvc_backend *be, const uint8_t *rec, s
     return kvc_fp8_ds_mla_decode(rec, size, (size_t)n, out, err);
 }
 
+/* ------------------------------------------------------------ grouped products */
+
+static kvc_status cpu_matmul_group(const kvc_backend *be, const float *x, int64_t rows, int count,
+                                   const kvc_matrix *const *w, float *const *y, kvc_error *err)
+{
+    if (count < 1 || count > 8 || w == NULL || y == NULL)
+        return bad_shape(err, "matmul_group");
+    for (int p = 0; p < count; p++)
+        if (w[p] == NULL || w[p]->k != w[0]->k)
+            return bad_shape(err, "matmul_group");
+    for (int p = 0; p < count; p++) {
+        kvc_status st = cpu_matmul(be, x, rows, w[p], y[p], err);
+        if (st != KVC_OK)
+            return st;
+    }
+    return KVC_OK;
+}
+
 /* ------------------------------------------------------------ tables */
 
 static void fill_table(kvc_backend *be, cpu_ctx *ctx)
@@ -504,6 +522,7 @@ static void fill_table(kvc_backend *be, cpu_ctx *ctx)
     be->mem_download = cpu_mem_copy;
     be->mem_sync = cpu_mem_sync;
     be->mem_copy = cpu_mem_copy;
+    be->matmul_group = cpu_matmul_group;
     be->widen_bf16 = cpu_widen_bf16;
     be->hadamard_rows = cpu_hadamard_rows;
     be->abs_scaled = cpu_abs_scaled;

@@ -147,7 +147,7 @@ typedef struct chain_ws {
     float *x;      /* [S, 4096] the input, when it arrives as host memory */
     float *xq;     /* [S, 4096] the activation-quantized input (profile v4) */
     float *y;      /* [S, 512] the main projection */
-    float *kv, *score; /* [S, 1024] a compressor's projections */
+    float *kv[2], *score[2]; /* [S, coff * 512] each compressor's projections */
     float *pooled; /* [S / 4, 512] */
     float *freqs;  /* [2][KVC_ROPE_NFREQ]: main, compressor */
 } chain_ws;
@@ -465,7 +465,8 @@ static void ws_release(const kvc_v4_model *m)
 {
     const kvc_backend *be = m->be;
     chain_ws *w = m->ws;
-    float **bufs[] = {&w->x, &w->xq, &w->y, &w->kv, &w->score, &w->pooled, &w->freqs};
+    float **bufs[] = {&w->x,        &w->xq,       &w->y,      &w->kv[0], &w->score[0],
+                      &w->kv[1],    &w->score[1], &w->pooled, &w->freqs};
     for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++) {
         be->mem_free(be, *bufs[i]);
         *bufs[i] = NULL;
@@ -473,7 +474,7 @@ static void ws_release(const kvc_v4_model *m)
     w->seq_len = 0;
 }
 
-/* Buffers for S tokens (the widest compressor is 2 * 512 wide, r = 4). */
+/* Buffers for S tokens. */
 static kvc_status ws_reserve(const kvc_v4_model *m, int64_t S, kvc_error *err)
 {
     const kvc_backend *be = m->be;
@@ -487,8 +488,12 @@ static kvc_status ws_reserve(const kvc_v4_model *m, int64_t S, kvc_error *err)
         size_t bytes;
     } want[] = {
         {&w->x, s * KVC_V4_HIDDEN_DIM * f},   {&w->xq, s * KVC_V4_HIDDEN_DIM * f},
-        {&w->y, s * KVC_V4_HEAD_DIM * f},     {&w->kv, s * 2 * KVC_V4_HEAD_DIM * f},
-        {&w->score, s * 2 * KVC_V4_HEAD_DIM * f}, {&w->pooled, s / 4 * KVC_V4_HEAD_DIM * f},
+        {&w->y, s * KVC_V4_HEAD_DIM * f},
+        {&w->kv[0], s * (size_t)m->comp[0].width * f},
+        {&w->score[0], s * (size_t)m->comp[0].width * f},
+        {&w->kv[1], s * (size_t)m->comp[1].width * f},
+        {&w->score[1], s * (size_t)m->comp[1].width * f},
+        {&w->pooled, s / 4 * KVC_V4_HEAD_DIM * f},
         {&w->freqs, 2 * KVC_ROPE_NFREQ * f},
     };
     for (size_t i = 0; i < sizeof want / sizeof want[0]; i++) {
@@ -511,22 +516,50 @@ static kvc_status ws_reserve(const kvc_v4_model *m, int64_t S, kvc_error *err)
             return st;                                                         \
     } while (0)
 
-/* SPEC 5.4: matmul (wkv) -> RMSNorm (kv_norm) -> bf16 -> RoPE on dims
- * 448..511 (base 10000, position t) -> KV simulation on dims 0..447.
- * The v4 profile quantizes the input (E4M3, pow2 scale per 128) and
- * rounds the matmul output to bf16. x and out are backend memory. */
-static kvc_status main_stream(const kvc_v4_model *m, const kvc_profile *p, const float *x,
-                              int64_t S, uint16_t *out, kvc_error *err)
+/* The projections: every matmul of the passage, as few launches as the
+ * backend allows (matmul_group: the same bits as one matmul each). The v4
+ * profile quantizes the main projection's input (E4M3, pow2 scale per
+ * 128), so that one runs on its own. */
+static kvc_status projections(const kvc_v4_model *m, const kvc_profile *p, const float *x,
+                              int64_t S, kvc_error *err)
 {
     const kvc_backend *be = m->be;
     const chain_ws *w = m->ws;
     kvc_status st = KVC_OK;
+    const kvc_matrix *mats[5];
+    float *outs[5];
+    int n = 0;
     if (p->main_act_quant) {
         TRY(be->mem_copy(be, w->xq, x, sizeof(float) * (size_t)S * KVC_V4_HIDDEN_DIM, err));
         TRY(be->act_quant(be, w->xq, S, KVC_V4_HIDDEN_DIM, err));
-        x = w->xq;
+        TRY(be->matmul(be, w->xq, S, m->wkv, w->y, err));
+    } else {
+        mats[n] = m->wkv;
+        outs[n++] = w->y;
     }
-    TRY(be->matmul(be, x, S, m->wkv, w->y, err));
+    for (int i = 0; i < 2; i++) {
+        mats[n] = m->comp[i].wkv;
+        outs[n++] = w->kv[i];
+        mats[n] = m->comp[i].wgate;
+        outs[n++] = w->score[i];
+    }
+    if (be->matmul_group != NULL)
+        return be->matmul_group(be, x, S, n, mats, outs, err);
+    for (int i = 0; i < n; i++)
+        TRY(be->matmul(be, x, S, mats[i], outs[i], err));
+    return KVC_OK;
+}
+
+/* SPEC 5.4 after the matmul: RMSNorm (kv_norm) -> bf16 -> RoPE on dims
+ * 448..511 (base 10000, position t) -> KV simulation on dims 0..447; the
+ * v4 profile rounds the matmul output to bf16 first. out is backend
+ * memory. */
+static kvc_status main_stream(const kvc_v4_model *m, const kvc_profile *p, int64_t S,
+                              uint16_t *out, kvc_error *err)
+{
+    const kvc_backend *be = m->be;
+    const chain_ws *w = m->ws;
+    kvc_status st = KVC_OK;
     if (p->main_out_bf16)
         TRY(be->round_bf16(be, w->y, S * KVC_V4_HEAD_DIM, err));
     TRY(be->rmsnorm(be, w->y, S, KVC_V4_HEAD_DIM, m->kv_norm, KVC_V4_NORM_EPS, out, err));
@@ -534,20 +567,19 @@ static kvc_status main_stream(const kvc_v4_model *m, const kvc_profile *p, const
     return be->kvsim(be, out, S, KVC_V4_HEAD_DIM, KVC_V4_NOPE_DIM, p->kvsim, err);
 }
 
-/* SPEC 5.5: kv and score matmuls -> + ape, overlap, gated pooling -> bf16
- * -> RMSNorm (compressor.norm) -> bf16 -> RoPE (base 160000) at positions
- * w * r -> KV simulation on dims 0..447. x and out are backend memory. */
-static kvc_status comp_stream(const kvc_v4_model *m, const comp_layer *c, const kvc_profile *p,
-                              const float *x, int64_t S, uint16_t *out, kvc_error *err)
+/* SPEC 5.5 after the kv and score matmuls: + ape, overlap, gated pooling
+ * -> bf16 -> RMSNorm (compressor.norm) -> bf16 -> RoPE (base 160000) at
+ * positions w * r -> KV simulation on dims 0..447. out is backend memory. */
+static kvc_status comp_stream(const kvc_v4_model *m, int i, const kvc_profile *p, int64_t S,
+                              uint16_t *out, kvc_error *err)
 {
     const kvc_backend *be = m->be;
+    const comp_layer *c = &m->comp[i];
     const chain_ws *w = m->ws;
     kvc_status st = KVC_OK;
     int64_t windows = S / c->ratio;
-    TRY(be->matmul(be, x, S, c->wkv, w->kv, err));
-    TRY(be->matmul(be, x, S, c->wgate, w->score, err));
-    TRY(be->pool(be, w->kv, w->score, c->ape, S, c->ratio, c->overlap, KVC_V4_HEAD_DIM, w->pooled,
-                 err));
+    TRY(be->pool(be, w->kv[i], w->score[i], c->ape, S, c->ratio, c->overlap, KVC_V4_HEAD_DIM,
+                 w->pooled, err));
     TRY(be->round_bf16(be, w->pooled, windows * KVC_V4_HEAD_DIM, err));
     TRY(be->rmsnorm(be, w->pooled, windows, KVC_V4_HEAD_DIM, c->norm, KVC_V4_NORM_EPS, out, err));
     TRY(be->rope(be, out, windows, KVC_V4_HEAD_DIM, KVC_V4_NOPE_DIM, w->freqs + KVC_ROPE_NFREQ,
@@ -597,11 +629,13 @@ static kvc_status chain(const kvc_v4_model *m, const kvc_profile *p, const float
     for (int i = 0; i < KVC_V4_NSTREAMS && st == KVC_OK; i++)
         st = be->mem_alloc(be, stream_bytes(i, seq_len), (void **)&kv[i], err);
     if (st == KVC_OK)
-        st = main_stream(m, p, x, seq_len, kv[KVC_V4_SWA], err);
+        st = projections(m, p, x, seq_len, err);
     if (st == KVC_OK)
-        st = comp_stream(m, &m->comp[0], p, x, seq_len, kv[KVC_V4_CSA], err);
+        st = main_stream(m, p, seq_len, kv[KVC_V4_SWA], err);
     if (st == KVC_OK)
-        st = comp_stream(m, &m->comp[1], p, x, seq_len, kv[KVC_V4_HCA], err);
+        st = comp_stream(m, 0, p, seq_len, kv[KVC_V4_CSA], err);
+    if (st == KVC_OK)
+        st = comp_stream(m, 1, p, seq_len, kv[KVC_V4_HCA], err);
     return st;
 }
 

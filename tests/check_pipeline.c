@@ -570,6 +570,58 @@ START_TEST(threads_and_isa_do_not_matter)
 }
 END_TEST
 
+/* The backend-memory entry points give the same streams as
+ * kvc_v4_streams_compute: from binary32 host input, from the file's bf16
+ * bytes (widened on the backend), and from input already in backend
+ * memory; one model computes the three profiles in turn (its work
+ * buffers are reused). */
+START_TEST(backend_memory_entry_points)
+{
+    const kvc_backend *be = kvc_backend_cpu();
+    kvc_v4_model *m = NULL;
+    kvc_v4_hidden *h = NULL;
+    kvc_error err;
+    ck_assert_int_eq(kvc_v4_model_load(be, g_dir, &m, &err), KVC_OK);
+    ck_assert_int_eq(kvc_v4_hidden_open(g_hidden, &h, &err), KVC_OK);
+    ck_assert_ptr_null(kvc_v4_hidden_bf16(h, 1));
+    const void *xb = kvc_v4_hidden_bf16(h, 0);
+    ck_assert_ptr_nonnull(xb);
+    float *dx = NULL;
+    ck_assert_int_eq(be->mem_alloc(be, sizeof(float) * S * D, (void **)&dx, &err), KVC_OK);
+    ck_assert_int_eq(be->mem_upload(be, dx, g_x, sizeof(float) * S * D, &err), KVC_OK);
+    for (int p = 0; p < 3; p++) {
+        const kvc_profile *prof = kvc_profile_find(g_profiles[p], NULL);
+        for (int how = 0; how < 3; how++) {
+            uint16_t *kv[KVC_V4_NSTREAMS];
+            kvc_status st = how == 0   ? kvc_v4_streams_compute_on(m, prof, g_x, S, kv, &err)
+                            : how == 1 ? kvc_v4_streams_compute_bf16_on(m, prof, xb, S, kv, &err)
+                                       : kvc_v4_streams_compute_resident(m, prof, dx, S, kv,
+                                                                         &err);
+            ck_assert_msg(st == KVC_OK, "%s, entry %d: %s", g_profiles[p], how, err.detail);
+            for (int i = 0; i < 3; i++) {
+                size_t bytes = (size_t)stream_rows(i) * H * 2;
+                uint16_t *host = malloc(bytes);
+                ck_assert_ptr_nonnull(host);
+                ck_assert_int_eq(be->mem_download(be, host, kv[i], bytes, &err), KVC_OK);
+                ck_assert_msg(memcmp(host, g_streams[p].kv[i], bytes) == 0,
+                              "%s, entry %d, stream %d differs", g_profiles[p], how, i);
+                free(host);
+            }
+            kvc_v4_streams_free_on(m, kv);
+            for (int i = 0; i < 3; i++)
+                ck_assert_ptr_null(kv[i]);
+        }
+    }
+    uint16_t *kv[KVC_V4_NSTREAMS];
+    ck_assert_int_eq(kvc_v4_streams_compute_bf16_on(m, kvc_profile_at(0), xb, 100, kv, &err),
+                     KVC_HIDDEN_SHAPE);
+    ck_assert_ptr_null(kv[0]);
+    be->mem_free(be, dx);
+    kvc_v4_hidden_close(h);
+    kvc_v4_model_destroy(m);
+}
+END_TEST
+
 /* ------------------------------------------------------------ shard search */
 
 static void mkdirs(const char *path)
@@ -882,6 +934,7 @@ static Suite *pipeline_suite(void)
     tcase_add_test(tc, profiles_differ_where_spec_says);
     tcase_add_test(tc, golden_hashes);
     tcase_add_test(tc, threads_and_isa_do_not_matter);
+    tcase_add_test(tc, backend_memory_entry_points);
     tcase_add_test(tc, hf_cache_layouts);
     tcase_add_loop_test(tc, bad_shard_tensors, 0, (int)(sizeof bad_shards / sizeof bad_shards[0]));
     tcase_add_loop_test(tc, bad_hidden_states, 0, (int)(sizeof bad_hiddens / sizeof bad_hiddens[0]));

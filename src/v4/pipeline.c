@@ -145,6 +145,7 @@ typedef struct comp_layer {
 typedef struct chain_ws {
     int64_t seq_len;
     float *x;      /* [S, 4096] the input, when it arrives as host memory */
+    uint16_t *xb;  /* [S, 4096] bf16 bits of the input, when it arrives so */
     float *xq;     /* [S, 4096] the activation-quantized input (profile v4) */
     float *y;      /* [S, 512] the main projection */
     float *kv[2], *score[2]; /* [S, coff * 512] each compressor's projections */
@@ -449,6 +450,14 @@ int64_t kvc_v4_hidden_seq_len(const kvc_v4_hidden *h)
     return h->seq_len;
 }
 
+const void *kvc_v4_hidden_bf16(const kvc_v4_hidden *h, int64_t p)
+{
+    if (p < 0 || p >= h->passages)
+        return NULL;
+    size_t n = (size_t)h->seq_len * KVC_V4_HIDDEN_DIM;
+    return (const unsigned char *)h->v->data + (size_t)p * n * 2;
+}
+
 kvc_status kvc_v4_hidden_read(const kvc_v4_hidden *h, int64_t p, float *x, kvc_error *err)
 {
     if (p < 0 || p >= h->passages)
@@ -471,6 +480,8 @@ static void ws_release(const kvc_v4_model *m)
         be->mem_free(be, *bufs[i]);
         *bufs[i] = NULL;
     }
+    be->mem_free(be, w->xb);
+    w->xb = NULL;
     w->seq_len = 0;
 }
 
@@ -495,6 +506,7 @@ static kvc_status ws_reserve(const kvc_v4_model *m, int64_t S, kvc_error *err)
         {&w->score[1], s * (size_t)m->comp[1].width * f},
         {&w->pooled, s / 4 * KVC_V4_HEAD_DIM * f},
         {&w->freqs, 2 * KVC_ROPE_NFREQ * f},
+        {(float **)&w->xb, s * KVC_V4_HIDDEN_DIM * sizeof(uint16_t)},
     };
     for (size_t i = 0; i < sizeof want / sizeof want[0]; i++) {
         kvc_status st = be->mem_alloc(be, want[i].bytes, (void **)want[i].p, err);
@@ -673,6 +685,33 @@ kvc_status kvc_v4_streams_compute_resident(const kvc_v4_model *m, const kvc_prof
         st = ws_reserve(m, seq_len, err);
     if (st == KVC_OK)
         st = chain(m, p, x, seq_len, kv, err);
+    if (st != KVC_OK)
+        kvc_v4_streams_free_on(m, kv);
+    return st;
+}
+
+kvc_status kvc_v4_streams_compute_bf16_on(const kvc_v4_model *m, const kvc_profile *p,
+                                          const void *x, int64_t seq_len,
+                                          uint16_t *kv[KVC_V4_NSTREAMS], kvc_error *err)
+{
+    for (int i = 0; i < KVC_V4_NSTREAMS; i++)
+        kv[i] = NULL;
+    if (m == NULL || p == NULL || x == NULL)
+        return kvc_error_set(err, KVC_INVALID_ARGUMENT, "streams: NULL argument");
+    const kvc_backend *be = m->be;
+    if (be->widen_bf16 == NULL)
+        return kvc_error_set(err, KVC_BACKEND_UNAVAILABLE, "backend %s cannot widen bf16",
+                             be->name);
+    const int64_t n = seq_len * KVC_V4_HIDDEN_DIM;
+    kvc_status st = check_seq_len(seq_len, err);
+    if (st == KVC_OK)
+        st = ws_reserve(m, seq_len, err);
+    if (st == KVC_OK)
+        st = be->mem_upload(be, m->ws->xb, x, sizeof(uint16_t) * (size_t)n, err);
+    if (st == KVC_OK)
+        st = be->widen_bf16(be, m->ws->xb, n, m->ws->x, err);
+    if (st == KVC_OK)
+        st = chain(m, p, m->ws->x, seq_len, kv, err);
     if (st != KVC_OK)
         kvc_v4_streams_free_on(m, kv);
     return st;

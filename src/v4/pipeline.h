@@ -87,6 +87,10 @@ kvc_status kvc_v4_hidden_open(const char *path, kvc_v4_hidden **out, kvc_error *
 void kvc_v4_hidden_close(kvc_v4_hidden *h);
 int64_t kvc_v4_hidden_passages(const kvc_v4_hidden *h);
 int64_t kvc_v4_hidden_seq_len(const kvc_v4_hidden *h);
+/* Passage p's bf16 values [S, 4096] in place in the mapped file (bytes,
+ * little-endian as the file; not necessarily 2-byte aligned), or NULL for
+ * a bad p. Valid until the file is closed. */
+const void *kvc_v4_hidden_bf16(const kvc_v4_hidden *h, int64_t p);
 /* Passage p widened to binary32 (exact) into x [S, 4096]. */
 kvc_status kvc_v4_hidden_read(const kvc_v4_hidden *h, int64_t p, float *x, kvc_error *err);
 
@@ -115,6 +119,13 @@ void kvc_v4_streams_free(kvc_v4_streams *s);
 kvc_status kvc_v4_streams_compute_on(const kvc_v4_model *m, const kvc_profile *p, const float *x,
                                      int64_t seq_len, uint16_t *kv[KVC_V4_NSTREAMS],
                                      kvc_error *err);
+/* The same from the bf16 hidden states as bytes (host memory, e.g.
+ * kvc_v4_hidden_bf16; little-endian, the byte order of every machine
+ * kvcert builds on): half the bytes of an upload, widened on the backend
+ * (widen_bf16; exact). */
+kvc_status kvc_v4_streams_compute_bf16_on(const kvc_v4_model *m, const kvc_profile *p,
+                                          const void *x, int64_t seq_len,
+                                          uint16_t *kv[KVC_V4_NSTREAMS], kvc_error *err);
 /* The same with x [seq_len, 4096] binary32 already in backend memory (no
  * upload). */
 kvc_status kvc_v4_streams_compute_resident(const kvc_v4_model *m, const kvc_profile *p,

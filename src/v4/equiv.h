@@ -53,6 +53,12 @@ typedef enum kvc_equiv_op {
     KVC_EQUIV_RECON_METRICS,
     KVC_EQUIV_COLUMN_MOMENTS,
     KVC_EQUIV_COLUMN_QUANTILE,
+    KVC_EQUIV_WIDEN_BF16, /* chaining helpers (core/backend.h) */
+    KVC_EQUIV_HADAMARD_ROWS,
+    KVC_EQUIV_ABS_SCALED,
+    KVC_EQUIV_FIRST_DIFFERENCE,
+    KVC_EQUIV_FP8_DS_MLA_ENCODE,
+    KVC_EQUIV_FP8_DS_MLA_DECODE,
     KVC_EQUIV_OP_COUNT
 } kvc_equiv_op;
 
@@ -89,6 +95,11 @@ typedef struct kvc_equiv_options {
     int large;             /* also the pipeline's full shapes (S = 2048) */
     kvc_equiv_dequant_fn ref_dequant, test_dequant; /* NULL: dequant is skipped */
     void *ref_dequant_arg, *test_dequant_arg;
+    /* 1: the test backend runs every table operation with all its arrays
+     * in its own backend memory (kvc_equiv_mem_proxy_create); case ids get
+     * "[mem]" after the operation's name ("hadamard_rows[mem]/7x512/random");
+     * dequant, not a table operation, is skipped. */
+    int test_mem;
 } kvc_equiv_options;
 
 /* Runs the per-operation cases; fn is called once per case, in order.
@@ -108,6 +119,16 @@ kvc_status kvc_equiv_pipeline(const kvc_backend *ref, const kvc_backend *test,
                               const char *shard_dir, const char *hidden_path,
                               kvc_equiv_report_fn fn, void *arg, int *identical, int *total,
                               kvc_error *err);
+
+/* A table that runs each operation of `inner` with every array argument
+ * in inner's backend memory: one mem_alloc block per array, inputs
+ * uploaded, the inner operation called on the blocks, outputs downloaded
+ * (src/v4/equiv_mem.c). Invalid shapes and NULL arrays go to the inner
+ * operation unchanged (its own argument errors). KVC_BACKEND_UNAVAILABLE
+ * when inner has no backend memory. Destroy before inner. */
+kvc_status kvc_equiv_mem_proxy_create(const kvc_backend *inner, kvc_backend **out,
+                                      kvc_error *err);
+void kvc_equiv_mem_proxy_destroy(kvc_backend *be);
 
 /* Compares two outputs of n elements of elem_bytes each (1, 2 or 4) into c
  * (identical, first_diff, the two elements' bits, both SHA-256). */

@@ -64,7 +64,7 @@ tests_check_pipeline_LDADD = $(TEST_LDADD) $(CJSON_LIBS) $(CRYPTO_LIBS)
 EXTRA_tests_check_pipeline_DEPENDENCIES = kvcert$(EXEEXT)
 
 ## --- the equivalence check of two backends (kvcert equiv, v4/equiv.h)
-libkvcert_la_SOURCES += %reldir%/equiv.c
+libkvcert_la_SOURCES += %reldir%/equiv.c %reldir%/equiv_mem.c
 kvcv4path_HEADERS += %reldir%/equiv.h
 check_PROGRAMS += tests/check_equiv
 TESTS += tests/check_equiv

@@ -17,7 +17,8 @@
  * scaling, one-hot, constant); outputs in binary64 are compared as pairs
  * of 4-byte elements (low word first).
  *
- * NaN: only round_bf16 gets NaN inputs. Every other operation passes
+ * NaN: only round_bf16 and widen_bf16 (bit operations: every bf16
+ * pattern) get NaN inputs. Every other operation passes
  * values through IEEE arithmetic, whose NaN results carry hardware-chosen
  * bits (see kernels/cuda_backend.h), so NaN there is outside the contract;
  * the inputs keep every intermediate away from NaN (bounded magnitudes,

@@ -71,3 +71,10 @@ TESTS += tests/check_equiv
 tests_check_equiv_SOURCES = tests/check_equiv.c tests/testutil.h
 tests_check_equiv_CFLAGS = $(TEST_CFLAGS)
 tests_check_equiv_LDADD = $(TEST_LDADD)
+
+## The CPU table's backend memory and chaining helpers against oracles.
+check_PROGRAMS += tests/check_backend_mem
+TESTS += tests/check_backend_mem
+tests_check_backend_mem_SOURCES = tests/check_backend_mem.c tests/testutil.h
+tests_check_backend_mem_CFLAGS = $(TEST_CFLAGS)
+tests_check_backend_mem_LDADD = $(TEST_LDADD)

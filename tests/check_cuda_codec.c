@@ -7,8 +7,8 @@
  * once with host arrays and once with every array in the GPU's backend
  * memory (device guard zones on). A range running past a mem_alloc block
  * is refused; a queued chain on backend memory (widen_bf16 ->
- * hadamard_rows -> abs_scaled -> column_quantile) equals the CPU's. Beside that: decode(encode(x)) on the GPU
- * equals the GPU roundtrip (kakeya.h's stream contract), the metrics
+ * hadamard_rows -> abs_scaled -> column_quantile) equals the CPU's.
+ * Beside that: decode(encode(x)) on the GPU equals the GPU roundtrip (kakeya.h's stream contract), the metrics
  * agree with a naive binary64 oracle, and bad arguments give the CPU's
  * status codes. Without a device (or without CUDA) the program prints
  * why and exits 77. CUDA does not survive fork(): Check runs in no-fork

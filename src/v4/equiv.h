@@ -8,6 +8,13 @@
  * byte for byte and by SHA-256. Then the whole V4 write path runs on both
  * backends for every profile and the streams are compared the same way.
  *
+ * The chaining helpers (widen_bf16 over every bf16 pattern, hadamard_rows
+ * at d = 2..4096 and in place, abs_scaled, first_difference with the
+ * difference nowhere / first / last / inside, fp8_ds_mla_encode/decode
+ * with corrupted records that must fail alike) are cases too. With
+ * test_mem every table operation runs again on the test side with all its
+ * arrays in that backend's memory.
+ *
  * The check is symmetric in the backends; `ref` is the one whose outputs
  * are reported first ("cpu" in `kvcert equiv`).
  *

@@ -1,4 +1,4 @@
-/* kvcert: the CUDA backend's codec and statistics operations
+/* kvcert: the CUDA backend's codec, statistics and chaining operations
  * (core/backend.h, SPEC 7), bit-identical to the CPU's host loops.
  *
  * Each kernel calls the same KVC_HD code as the CPU; only the mapping of
@@ -10,45 +10,75 @@
  *                    (records sharing a byte, vector_bits % 8 != 0, are
  *                    written in two launches, even then odd vectors, so no
  *                    two threads ever touch the same byte: no atomics)
- *   codec_decode     one vector per thread   kvc_kakeya_unpack_vector + dequantize
+ *   codec_decode     one vector per thread   kvc_kakeya_unpack_vector + dequantize;
+ *                    the padding check runs on the device (one thread) and
+ *                    the first impossible record is an atomicMin of the
+ *                    vector index (min is exact and order-free: the CPU's
+ *                    first bad vector whatever the schedule); only those two
+ *                    words are read back
  *   fp8_per64/ds_mla one vector per thread   kvc_fp8_per64_vec / kvc_fp8_ds_mla_vec
+ *   fp8_ds_mla_encode/decode  one vector per thread
+ *                    kvc_fp8_ds_mla_encode_vec / kvc_fp8_ds_mla_decode_vec
+ *                    (decode: the first bad record by atomicMin, as above)
  *   recon_metrics, column_moments: the lane sum S of stats/metrics.h, one
  *     WARP per sum: lane l adds the terms k = l, l+32, ... ascending in a
  *     binary64 register, then __shfl_down_sync with offsets 16, 8, 4, 2, 1
  *     (v = v + partner), which is exactly the CPU's tree p[l] += p[l+off]
  *     for l < off. The terms are kvc_moment_d2/d4, kvc_metric_e2 and
- *     kvc_metric_cos, shared with the CPU. No atomics.
+ *     kvc_metric_cos, shared with the CPU. No atomics. recon_metrics' closing
+ *     arithmetic (stats/metrics.c) runs on the device (one thread), so the
+ *     result may stay in backend memory.
  *   column_quantile  each column transposed into order-preserving 64-bit
  *     keys (-0 below +0, NaN above +inf), sorted per column by CUB's
  *     segmented radix sort, converted back, then kvc_quantile_linear_sorted.
  *     A total order has one sorted sequence, so any correct sort gives the
  *     CPU's bits (the CPU's comparator orders -0 before +0 for that reason).
+ *   widen_bf16       one element per thread   kvc_bf16_to_f32
+ *   hadamard_rows    one block per row, the row in shared memory: the stages
+ *                    h = 1, 2, 4, ... of kvc_fwht_butterflies in order (a
+ *                    barrier between stages), each pair (j, j+h) one thread,
+ *                    a + b and a - b as there; then the one multiply by
+ *                    kvc_hadamard_scale(d). Within a stage the pairs are
+ *                    independent (codec/hadamard.h), so this is its bits.
+ *   abs_scaled       one element per thread   kvc_abs_scaled
+ *   first_difference one word per thread, atomicMin of the differing index
+ *                    (exact and order-free, so deterministic)
  *
- * Operations take host arrays, copy in, run, copy out and wait; calls are
- * serialized by one lock. NaN: see kernels/cuda_backend.h (arithmetic NaN
+ * Arrays may be host memory or backend memory (blocks from mem_alloc), in
+ * any mix: kernels/cuda_op.h stages them. Every kernel, copy and CUB call
+ * runs on the backend's stream (op.stream(), non-blocking: never the
+ * default stream); work space comes from the op's scratch slots
+ * (op.temp). An operation whose outputs are all backend memory is only
+ * queued; one with a host output (or one that must read a result back to
+ * decide its status: the decoders) waits. The argument checks are the CPU
+ * table's (src/v4/cpu_backend.c and the functions it calls), status,
+ * message and order alike. NaN: see kernels/cuda_backend.h (arithmetic NaN
  * bits are the hardware's).
  */
 #include <cuda_runtime.h>
 #include <cub/device/device_segmented_radix_sort.cuh>
 
-#include <mutex>
 #include <stdlib.h>
 #include <string.h>
 
 #include "codec/fp8block.h"
+#include "codec/hadamard.h"
 #include "codec/kakeya.h"
 #include "core/backend.h"
+#include "core/formats.h"
 #include "kernels/cuda_backend.h"
 #include "kernels/cuda_codec.h"
 #include "kernels/cuda_common.h"
+#include "kernels/cuda_op.h"
 #include "stats/metrics.h"
 
 namespace {
 
-std::mutex g_lock;
 constexpr int LOCAL_D = 512;     /* vectors up to this many dims keep scratch in registers/local */
 constexpr unsigned VT = 128;     /* threads per block of the per-vector kernels */
 constexpr unsigned BIG_BLOCKS = 256; /* grid of the D > LOCAL_D kernels (global scratch) */
+constexpr unsigned ET = 256;     /* threads per block of the element-wise kernels */
+constexpr unsigned long long NONE = ~0ull; /* "no bad index" of the atomicMin searches */
 
 #define TRY(expr)                                                              \
     do {                                                                       \
@@ -72,12 +102,18 @@ kvc_status bad_params(const kvc_kakeya_params *p, int need_stream, kvc_error *er
     return KVC_OK;
 }
 
-/* Runs fn with the lock held and the backend's device current. */
-template <typename F> kvc_status locked(const kvc_backend *be, kvc_error *err, F fn)
+/* a * b * size in bytes; false when it overflows size_t (or a, b < 0). */
+bool bytes_of(int64_t a, int64_t b, size_t size, size_t *out)
 {
-    std::lock_guard<std::mutex> hold(g_lock);
-    KVC_CUDA_TRY(cudaSetDevice(kvc__cuda_backend_device(be)), err);
-    return fn();
+    if (a < 0 || b < 0)
+        return false;
+    if (b != 0 && (uint64_t)a > SIZE_MAX / (uint64_t)b)
+        return false;
+    size_t ab = (size_t)a * (size_t)b;
+    if (size != 0 && ab > SIZE_MAX / size)
+        return false;
+    *out = ab * size;
+    return true;
 }
 
 /* ------------------------------------------------------------ codec kernels */
@@ -131,9 +167,11 @@ __global__ void k_encode(const kvc_kakeya_params p, const float *x, int64_t n, i
     }
 }
 
+/* bad[0]: the smallest impossible vector index (atomicMin: exact and
+ * order-free), left at NONE when every record is possible. */
 template <bool LOCAL>
 __global__ void k_decode(const kvc_kakeya_params p, const uint8_t *stream, int64_t n, float *out,
-                         uint8_t *bad, float *gw, int32_t *gz)
+                         unsigned long long *bad, float *gw, int32_t *gz)
 {
     vec_scratch<LOCAL> s(gw, gz, p.dim);
     for (int64_t v = (int64_t)blockIdx.x * blockDim.x + threadIdx.x; v < n;
@@ -141,12 +179,19 @@ __global__ void k_decode(const kvc_kakeya_params p, const uint8_t *stream, int64
         uint16_t nb, mb;
         if (kvc_kakeya_unpack_vector(&p, stream, (uint64_t)v * (uint64_t)p.vector_bits, &nb, &mb,
                                      s.z()) != 0) {
-            bad[v] = 1;
+            atomicMin(bad, (unsigned long long)v);
             continue;
         }
-        bad[v] = 0;
         kvc_kakeya_dequantize(&p, nb, mb, s.z(), out + v * p.dim);
     }
+}
+
+/* res[0] = 1 when the bits of the last byte after the last vector are not
+ * all zero (kakeya.c's padding check), else 0; res[1] = NONE. */
+__global__ void k_decode_start(const uint8_t *last, unsigned shift, unsigned long long *res)
+{
+    res[0] = (shift != 0 && (*last >> shift) != 0) ? 1ull : 0ull;
+    res[1] = NONE;
 }
 
 __global__ void k_fp8(const float *x, int64_t n, float *out, int ds_mla)
@@ -160,16 +205,34 @@ __global__ void k_fp8(const float *x, int64_t n, float *out, int ds_mla)
     }
 }
 
+__global__ void k_ds_mla_encode(const float *x, int64_t n, uint8_t *rec)
+{
+    for (int64_t v = (int64_t)blockIdx.x * blockDim.x + threadIdx.x; v < n;
+         v += (int64_t)gridDim.x * blockDim.x)
+        kvc_fp8_ds_mla_encode_vec(x + v * KVC_FP8_DIM, rec + v * KVC_FP8_DS_MLA_BYTES);
+}
+
+/* bad[0]: the smallest bad record index (atomicMin, as k_decode). */
+__global__ void k_ds_mla_decode(const uint8_t *rec, int64_t n, float *out,
+                                unsigned long long *bad)
+{
+    for (int64_t v = (int64_t)blockIdx.x * blockDim.x + threadIdx.x; v < n;
+         v += (int64_t)gridDim.x * blockDim.x)
+        if (kvc_fp8_ds_mla_decode_vec(rec + v * KVC_FP8_DS_MLA_BYTES, out + v * KVC_FP8_DIM) != 0)
+            atomicMin(bad, (unsigned long long)v);
+}
+
 
 #include "kernels/codec_warp.cuh"
 
 
-/* Global scratch for D > LOCAL_D (null pointers otherwise). */
+/* Blocks of the per-vector kernels, and global scratch for D > LOCAL_D
+ * (two op.temp slots; null pointers otherwise). */
 struct big_scratch {
-    kvc_dev_buf<float> w;
-    kvc_dev_buf<int32_t> z;
+    float *w = nullptr;
+    int32_t *z = nullptr;
     unsigned blocks = 0;
-    kvc_status init(const kvc_kakeya_params *p, int64_t n, kvc_error *err)
+    kvc_status init(kvc__cu_op &op, const kvc_kakeya_params *p, int64_t n)
     {
         if (p->dim <= LOCAL_D) {
             blocks = kvc__grid_for((size_t)n, VT);
@@ -177,13 +240,15 @@ struct big_scratch {
         }
         blocks = BIG_BLOCKS;
         size_t slots = (size_t)BIG_BLOCKS * VT * (size_t)p->dim;
-        TRY(w.alloc(slots, err));
-        return z.alloc(slots, err);
+        TRY(op.temp(slots * sizeof(float), &w));
+        return op.temp(slots * sizeof(int32_t), &z);
     }
 };
 
+/* Queues the roundtrip; bs.w/bs.z are needed only when D > LOCAL_D and
+ * the warp kernel does not apply. */
 kvc_status launch_roundtrip(const kvc_kakeya_params *p, const float *x, int64_t n, float *out,
-                            cudaStream_t st, big_scratch &bs, kvc_error *err)
+                            cudaStream_t st, const big_scratch &bs, kvc_error *err)
 {
     if (n == 0)
         return KVC_OK;
@@ -192,7 +257,7 @@ kvc_status launch_roundtrip(const kvc_kakeya_params *p, const float *x, int64_t 
     else if (p->dim <= LOCAL_D)
         k_roundtrip<true><<<bs.blocks, VT, 0, st>>>(*p, x, n, out, nullptr, nullptr);
     else
-        k_roundtrip<false><<<bs.blocks, VT, 0, st>>>(*p, x, n, out, bs.w.ptr, bs.z.ptr);
+        k_roundtrip<false><<<bs.blocks, VT, 0, st>>>(*p, x, n, out, bs.w, bs.z);
     KVC_CUDA_TRY(cudaGetLastError(), err);
     return KVC_OK;
 }
@@ -202,22 +267,26 @@ kvc_status launch_roundtrip(const kvc_kakeya_params *p, const float *x, int64_t 
 kvc_status cu_codec_roundtrip(const kvc_backend *be, const struct kvc_kakeya_params *p,
                               const float *x, int64_t n, float *out, kvc_error *err)
 {
-    TRY(bad_params(p, 0, err));
+    /* the CPU's order: shape (cpu_backend.c), then parameters (kakeya.c) */
     if (n < 0 || (n > 0 && (x == nullptr || out == nullptr)))
         return bad_shape(err, "codec_roundtrip");
+    TRY(bad_params(p, 0, err));
     if (n == 0)
         return KVC_OK;
-    return locked(be, err, [&]() -> kvc_status {
-        size_t cnt = (size_t)n * (size_t)p->dim;
-        kvc_dev_buf<float> dx, dy;
-        big_scratch bs;
-        TRY(dx.upload(x, cnt, err));
-        TRY(dy.alloc(cnt, err));
-        TRY(bs.init(p, n, err));
-        TRY(launch_roundtrip(p, dx.ptr, n, dy.ptr, 0, bs, err));
-        KVC_CUDA_TRY(cudaDeviceSynchronize(), err);
-        return dy.download(out, cnt, err);
-    });
+    size_t bytes = 0;
+    if (!bytes_of(n, p->dim, sizeof(float), &bytes))
+        return bad_shape(err, "codec_roundtrip");
+    kvc__cu_op op(be, "codec_roundtrip", err);
+    const float *dx;
+    float *dy;
+    big_scratch bs;
+    TRY(op.begin());
+    TRY(op.in(x, bytes, &dx));
+    TRY(op.out(out, bytes, &dy));
+    if (!warp_path(p))
+        TRY(bs.init(op, p, n));
+    TRY(launch_roundtrip(p, dx, n, dy, op.stream(), bs, err));
+    return op.finish();
 }
 
 kvc_status cu_codec_encode(const kvc_backend *be, const struct kvc_kakeya_params *p,
@@ -233,27 +302,30 @@ kvc_status cu_codec_encode(const kvc_backend *be, const struct kvc_kakeya_params
                              size, want);
     if (n == 0)
         return KVC_OK;
-    return locked(be, err, [&]() -> kvc_status {
-        kvc_dev_buf<float> dx;
-        kvc_dev_buf<uint8_t> ds;
-        big_scratch bs;
-        TRY(dx.upload(x, (size_t)n * (size_t)p->dim, err));
-        TRY(ds.alloc(size, err));
-        KVC_CUDA_TRY(cudaMemset(ds.ptr, 0, size), err);
-        TRY(bs.init(p, n, err));
-        /* records that share a byte never run at once */
-        int64_t step = (p->vector_bits % 8 == 0) ? 1 : 2;
-        for (int64_t first = 0; first < step; first++) {
-            if (p->dim <= LOCAL_D)
-                k_encode<true><<<bs.blocks, VT>>>(*p, dx.ptr, n, first, step, ds.ptr, nullptr,
-                                                  nullptr);
-            else
-                k_encode<false><<<bs.blocks, VT>>>(*p, dx.ptr, n, first, step, ds.ptr, bs.w.ptr,
-                                                   bs.z.ptr);
-            KVC_CUDA_TRY_LAUNCH("k_encode", err);
-        }
-        return ds.download(stream, size, err);
-    });
+    size_t xbytes = 0;
+    if (!bytes_of(n, p->dim, sizeof(float), &xbytes))
+        return bad_shape(err, "codec_encode");
+    kvc__cu_op op(be, "codec_encode", err);
+    const float *dx;
+    uint8_t *ds;
+    big_scratch bs;
+    TRY(op.begin());
+    TRY(op.in(x, xbytes, &dx));
+    TRY(op.out(stream, size, &ds));
+    TRY(bs.init(op, p, n));
+    KVC_CUDA_TRY(cudaMemsetAsync(ds, 0, size, op.stream()), err);
+    /* records that share a byte never run at once */
+    int64_t step = (p->vector_bits % 8 == 0) ? 1 : 2;
+    for (int64_t first = 0; first < step; first++) {
+        if (p->dim <= LOCAL_D)
+            k_encode<true><<<bs.blocks, VT, 0, op.stream()>>>(*p, dx, n, first, step, ds,
+                                                              nullptr, nullptr);
+        else
+            k_encode<false><<<bs.blocks, VT, 0, op.stream()>>>(*p, dx, n, first, step, ds, bs.w,
+                                                               bs.z);
+        KVC_CUDA_TRY(cudaGetLastError(), err);
+    }
+    return op.finish();
 }
 
 kvc_status cu_codec_decode(const kvc_backend *be, const struct kvc_kakeya_params *p,
@@ -272,61 +344,67 @@ kvc_status cu_codec_decode(const kvc_backend *be, const struct kvc_kakeya_params
         kvc_error_where(err, NULL, NULL, (int64_t)(size < want ? size : want));
         return st;
     }
+    if (n == 0)
+        return KVC_OK;
+    size_t obytes = 0;
+    if (!bytes_of(n, p->dim, sizeof(float), &obytes))
+        return bad_shape(err, "codec_decode");
     uint64_t used = (uint64_t)n * (uint64_t)p->vector_bits;
-    if ((used & 7u) != 0 && (stream[size - 1] >> (used & 7u)) != 0) {
+    kvc__cu_op op(be, "codec_decode", err);
+    const uint8_t *ds;
+    float *dy;
+    unsigned long long *res; /* [0] padding bad, [1] first impossible vector */
+    big_scratch bs;
+    TRY(op.begin());
+    TRY(op.in(stream, size, &ds));
+    TRY(op.out(out, obytes, &dy));
+    TRY(op.temp(2 * sizeof(unsigned long long), &res));
+    TRY(bs.init(op, p, n));
+    k_decode_start<<<1, 1, 0, op.stream()>>>(ds + size - 1, (unsigned)(used & 7u), res);
+    if (p->dim <= LOCAL_D)
+        k_decode<true><<<bs.blocks, VT, 0, op.stream()>>>(*p, ds, n, dy, res + 1, nullptr,
+                                                          nullptr);
+    else
+        k_decode<false><<<bs.blocks, VT, 0, op.stream()>>>(*p, ds, n, dy, res + 1, bs.w, bs.z);
+    KVC_CUDA_TRY(cudaGetLastError(), err);
+    /* read back the two words only, then decide the status */
+    unsigned long long h[2];
+    KVC_CUDA_TRY(cudaMemcpyAsync(h, res, sizeof h, cudaMemcpyDeviceToHost, op.stream()), err);
+    TRY(op.wait());
+    if (h[0] != 0) {
         kvc_status st = kvc_error_set(err, KVC_BITSTREAM, "nonzero padding bits after the last vector");
         kvc_error_where(err, NULL, NULL, (int64_t)size - 1);
         return st;
     }
-    if (n == 0)
-        return KVC_OK;
-    return locked(be, err, [&]() -> kvc_status {
-        size_t cnt = (size_t)n * (size_t)p->dim;
-        kvc_dev_buf<uint8_t> ds, dbad;
-        kvc_dev_buf<float> dy;
-        big_scratch bs;
-        TRY(ds.upload(stream, size, err));
-        TRY(dy.alloc(cnt, err));
-        TRY(dbad.alloc((size_t)n, err));
-        TRY(bs.init(p, n, err));
-        if (p->dim <= LOCAL_D)
-            k_decode<true><<<bs.blocks, VT>>>(*p, ds.ptr, n, dy.ptr, dbad.ptr, nullptr, nullptr);
-        else
-            k_decode<false><<<bs.blocks, VT>>>(*p, ds.ptr, n, dy.ptr, dbad.ptr, bs.w.ptr,
-                                               bs.z.ptr);
-        KVC_CUDA_TRY_LAUNCH("k_decode", err);
-        uint8_t *bad = (uint8_t *)malloc((size_t)n);
-        if (bad == nullptr)
-            return kvc_error_set(err, KVC_NOMEM, "decode flags of %lld vectors", (long long)n);
-        kvc_status st = dbad.download(bad, (size_t)n, err);
-        for (int64_t v = 0; st == KVC_OK && v < n; v++)
-            if (bad[v]) {
-                uint64_t pos = (uint64_t)v * (uint64_t)p->vector_bits;
-                st = kvc_error_set(err, KVC_BITSTREAM, "vector %zu: impossible record", (size_t)v);
-                kvc_error_where(err, NULL, NULL, (int64_t)(pos / 8));
-            }
-        free(bad);
-        TRY(st);
-        return dy.download(out, cnt, err);
-    });
+    if (h[1] != NONE) {
+        size_t v = (size_t)h[1];
+        uint64_t pos = (uint64_t)v * (uint64_t)p->vector_bits;
+        kvc_status st = kvc_error_set(err, KVC_BITSTREAM, "vector %zu: impossible record", v);
+        kvc_error_where(err, NULL, NULL, (int64_t)(pos / 8));
+        return st;
+    }
+    return op.finish();
 }
 
 kvc_status fp8_common(const kvc_backend *be, const float *x, int64_t n, float *out, int ds_mla,
                       kvc_error *err)
 {
+    const char *name = ds_mla ? "fp8_ds_mla" : "fp8_per64";
     if (n < 0 || (n > 0 && (x == nullptr || out == nullptr)))
-        return bad_shape(err, ds_mla ? "fp8_ds_mla" : "fp8_per64");
+        return bad_shape(err, name);
     if (n == 0)
         return KVC_OK;
-    return locked(be, err, [&]() -> kvc_status {
-        size_t cnt = (size_t)n * KVC_FP8_DIM;
-        kvc_dev_buf<float> dx, dy;
-        TRY(dx.upload(x, cnt, err));
-        TRY(dy.alloc(cnt, err));
-        k_fp8<<<kvc__grid_for((size_t)n, VT), VT>>>(dx.ptr, n, dy.ptr, ds_mla);
-        KVC_CUDA_TRY_LAUNCH("k_fp8", err);
-        return dy.download(out, cnt, err);
-    });
+    size_t bytes = 0;
+    if (!bytes_of(n, KVC_FP8_DIM, sizeof(float), &bytes))
+        return bad_shape(err, name);
+    kvc__cu_op op(be, name, err);
+    const float *dx;
+    float *dy;
+    TRY(op.begin());
+    TRY(op.in(x, bytes, &dx));
+    TRY(op.out(out, bytes, &dy));
+    k_fp8<<<kvc__grid_for((size_t)n, VT), VT, 0, op.stream()>>>(dx, n, dy, ds_mla);
+    return op.finish();
 }
 
 kvc_status cu_fp8_per64(const kvc_backend *be, const float *x, int64_t n, float *out,
@@ -339,6 +417,69 @@ kvc_status cu_fp8_ds_mla(const kvc_backend *be, const float *x, int64_t n, float
                          kvc_error *err)
 {
     return fp8_common(be, x, n, out, 1, err);
+}
+
+kvc_status cu_ds_mla_encode(const kvc_backend *be, const float *x, int64_t n, uint8_t *rec,
+                            kvc_error *err)
+{
+    if (n < 0 || (n > 0 && (x == nullptr || rec == nullptr)))
+        return bad_shape(err, "fp8_ds_mla_encode");
+    if (n == 0)
+        return KVC_OK;
+    size_t xb = 0, rb = 0;
+    if (!bytes_of(n, KVC_FP8_DIM, sizeof(float), &xb) ||
+        !bytes_of(n, KVC_FP8_DS_MLA_BYTES, 1, &rb))
+        return bad_shape(err, "fp8_ds_mla_encode");
+    kvc__cu_op op(be, "fp8_ds_mla_encode", err);
+    const float *dx;
+    uint8_t *dr;
+    TRY(op.begin());
+    TRY(op.in(x, xb, &dx));
+    TRY(op.out(rec, rb, &dr));
+    k_ds_mla_encode<<<kvc__grid_for((size_t)n, VT), VT, 0, op.stream()>>>(dx, n, dr);
+    return op.finish();
+}
+
+kvc_status cu_ds_mla_decode(const kvc_backend *be, const uint8_t *rec, size_t size, int64_t n,
+                            float *out, kvc_error *err)
+{
+    if (n < 0 || (n > 0 && (rec == nullptr || out == nullptr)))
+        return bad_shape(err, "fp8_ds_mla_decode");
+    /* kvc_fp8_ds_mla_decode's checks and messages (codec/fp8block.c) */
+    if ((size_t)n > SIZE_MAX / KVC_FP8_DS_MLA_BYTES || size != (size_t)n * KVC_FP8_DS_MLA_BYTES) {
+        kvc_status st = kvc_error_set(err, KVC_BITSTREAM,
+                                      "%zu bytes for %zu fp8_ds_mla records of %d bytes", size,
+                                      (size_t)n, KVC_FP8_DS_MLA_BYTES);
+        kvc_error_where(err, NULL, NULL, (int64_t)size);
+        return st;
+    }
+    if (n == 0)
+        return KVC_OK;
+    size_t ob = 0;
+    if (!bytes_of(n, KVC_FP8_DIM, sizeof(float), &ob))
+        return bad_shape(err, "fp8_ds_mla_decode");
+    kvc__cu_op op(be, "fp8_ds_mla_decode", err);
+    const uint8_t *dr;
+    float *dy;
+    unsigned long long *bad;
+    TRY(op.begin());
+    TRY(op.in(rec, size, &dr));
+    TRY(op.out(out, ob, &dy));
+    TRY(op.temp(sizeof(unsigned long long), &bad));
+    KVC_CUDA_TRY(cudaMemsetAsync(bad, 0xFF, sizeof *bad, op.stream()), err); /* NONE */
+    k_ds_mla_decode<<<kvc__grid_for((size_t)n, VT), VT, 0, op.stream()>>>(dr, n, dy, bad);
+    KVC_CUDA_TRY(cudaGetLastError(), err);
+    unsigned long long h = 0;
+    KVC_CUDA_TRY(cudaMemcpyAsync(&h, bad, sizeof h, cudaMemcpyDeviceToHost, op.stream()), err);
+    TRY(op.wait());
+    if (h != NONE) {
+        size_t v = (size_t)h;
+        kvc_status st = kvc_error_set(err, KVC_BITSTREAM,
+                                      "record %zu: nonzero pad byte or NaN scale", v);
+        kvc_error_where(err, NULL, NULL, (int64_t)(v * KVC_FP8_DS_MLA_BYTES));
+        return st;
+    }
+    return op.finish();
 }
 
 /* ------------------------------------------------------------ lane sums */
@@ -415,77 +556,91 @@ __global__ void k_cos(const float *x, const float *xh, int64_t n, int d, double 
         c[i] = kvc_metric_cos(pd, px, ph);
 }
 
+/* The CPU's closing arithmetic (stats/metrics.c) on sums = {SST, SSE, S cos}. */
+__global__ void k_metrics_close(const double *sums, int64_t n, int d, kvc_recon_metrics *out)
+{
+    double sst = sums[0], sse = sums[1];
+    out->sse = sse;
+    out->sst = sst;
+    out->rel_mse = sse / (sst < 1e-12 ? 1e-12 : sst);
+    out->cos_sim = sums[2] / (double)n;
+    out->num_vectors = (uint64_t)n;
+    out->dim = d;
+}
+
 unsigned warp_blocks(int64_t warps)
 {
     return (unsigned)((warps * 32 + 255) / 256);
 }
 
-kvc_status column_sums(const float *x, const float *xh, const double *mu, int64_t n, int d,
-                       int kind, int divide, double *out, kvc_error *err)
+void column_sums(cudaStream_t st, const float *x, const float *xh, const double *mu, int64_t n,
+                 int d, int kind, int divide, double *out)
 {
-    k_column_sums<<<warp_blocks(d), 256>>>(x, xh, mu, n, d, kind, divide, out);
-    KVC_CUDA_TRY(cudaGetLastError(), err);
-    return KVC_OK;
+    k_column_sums<<<warp_blocks(d), 256, 0, st>>>(x, xh, mu, n, d, kind, divide, out);
 }
 
 kvc_status cu_recon_metrics(const kvc_backend *be, const float *x, const float *xhat, int64_t n,
                             int d, struct kvc_recon_metrics *out, kvc_error *err)
 {
-    if (n < 1 || d <= 0 || x == nullptr || xhat == nullptr || out == nullptr)
+    /* cpu_backend.c's check, then kvc_stats_recon's */
+    if (n < 1)
+        return bad_shape(err, "recon_metrics");
+    if (d <= 0 || x == nullptr || xhat == nullptr || out == nullptr)
         return kvc_error_set(err, KVC_INVALID_ARGUMENT, "metrics of %zu vectors of %d dims",
-                             (size_t)(n < 0 ? 0 : n), d);
-    return locked(be, err, [&]() -> kvc_status {
-        size_t cnt = (size_t)n * (size_t)d;
-        kvc_dev_buf<float> dx, dh;
-        kvc_dev_buf<double> mu, per_dim, c, sums;
-        TRY(dx.upload(x, cnt, err));
-        TRY(dh.upload(xhat, cnt, err));
-        TRY(mu.alloc((size_t)d, err));
-        TRY(per_dim.alloc((size_t)d, err));
-        TRY(c.alloc((size_t)n, err));
-        TRY(sums.alloc(3, err));
-        TRY(column_sums(dx.ptr, nullptr, nullptr, n, d, T_X, 1, mu.ptr, err));
-        TRY(column_sums(dx.ptr, nullptr, mu.ptr, n, d, T_D2, 0, per_dim.ptr, err));
-        k_lane_sum<<<1, 32>>>(per_dim.ptr, d, sums.ptr + 0); /* SST */
-        TRY(column_sums(dx.ptr, dh.ptr, nullptr, n, d, T_E2, 0, per_dim.ptr, err));
-        k_lane_sum<<<1, 32>>>(per_dim.ptr, d, sums.ptr + 1); /* SSE */
-        k_cos<<<warp_blocks(n), 256>>>(dx.ptr, dh.ptr, n, d, c.ptr);
-        k_lane_sum<<<1, 32>>>(c.ptr, n, sums.ptr + 2);
-        KVC_CUDA_TRY_LAUNCH("recon_metrics", err);
-        double h[3];
-        TRY(sums.download(h, 3, err));
-        /* the CPU's closing arithmetic (stats/metrics.c) */
-        out->sst = h[0];
-        out->sse = h[1];
-        out->rel_mse = h[1] / (h[0] < 1e-12 ? 1e-12 : h[0]);
-        out->cos_sim = h[2] / (double)n;
-        out->num_vectors = (uint64_t)n;
-        out->dim = d;
-        return KVC_OK;
-    });
+                             (size_t)n, d);
+    size_t bytes = 0;
+    if (!bytes_of(n, d, sizeof(float), &bytes))
+        return bad_shape(err, "recon_metrics");
+    kvc__cu_op op(be, "recon_metrics", err);
+    const float *dx, *dh;
+    double *mu, *per_dim, *c, *sums;
+    kvc_recon_metrics *dout;
+    TRY(op.begin());
+    TRY(op.in(x, bytes, &dx));
+    TRY(op.in(xhat, bytes, &dh));
+    /* in and out: the struct's padding keeps the caller's bytes, as on the CPU */
+    TRY(op.inout(out, sizeof *out, &dout));
+    TRY(op.temp((size_t)d * sizeof(double), &mu));
+    TRY(op.temp((size_t)d * sizeof(double), &per_dim));
+    TRY(op.temp((size_t)n * sizeof(double), &c));
+    TRY(op.temp(3 * sizeof(double), &sums));
+    cudaStream_t st = op.stream();
+    column_sums(st, dx, nullptr, nullptr, n, d, T_X, 1, mu);
+    column_sums(st, dx, nullptr, mu, n, d, T_D2, 0, per_dim);
+    k_lane_sum<<<1, 32, 0, st>>>(per_dim, d, sums + 0); /* SST */
+    column_sums(st, dx, dh, nullptr, n, d, T_E2, 0, per_dim);
+    k_lane_sum<<<1, 32, 0, st>>>(per_dim, d, sums + 1); /* SSE */
+    k_cos<<<warp_blocks(n), 256, 0, st>>>(dx, dh, n, d, c);
+    k_lane_sum<<<1, 32, 0, st>>>(c, n, sums + 2);
+    k_metrics_close<<<1, 1, 0, st>>>(sums, n, d, dout);
+    return op.finish();
 }
 
 kvc_status cu_column_moments(const kvc_backend *be, const float *x, int64_t n, int d,
                              double *mu, double *var, double *m4, kvc_error *err)
 {
-    if (n < 1 || d < 1 || x == nullptr || mu == nullptr || var == nullptr || m4 == nullptr)
+    if (n < 1)
+        return bad_shape(err, "column_moments");
+    if (d < 1 || x == nullptr || mu == nullptr || var == nullptr || m4 == nullptr)
         return kvc_error_set(err, KVC_INVALID_ARGUMENT, "moments of %zu vectors of %d dims",
-                             (size_t)(n < 0 ? 0 : n), d);
-    return locked(be, err, [&]() -> kvc_status {
-        kvc_dev_buf<float> dx;
-        kvc_dev_buf<double> dm, dv, d4;
-        TRY(dx.upload(x, (size_t)n * (size_t)d, err));
-        TRY(dm.alloc((size_t)d, err));
-        TRY(dv.alloc((size_t)d, err));
-        TRY(d4.alloc((size_t)d, err));
-        TRY(column_sums(dx.ptr, nullptr, nullptr, n, d, T_X, 1, dm.ptr, err));
-        TRY(column_sums(dx.ptr, nullptr, dm.ptr, n, d, T_D2, 1, dv.ptr, err));
-        TRY(column_sums(dx.ptr, nullptr, dm.ptr, n, d, T_D4, 1, d4.ptr, err));
-        KVC_CUDA_TRY_LAUNCH("column_moments", err);
-        TRY(dm.download(mu, (size_t)d, err));
-        TRY(dv.download(var, (size_t)d, err));
-        return d4.download(m4, (size_t)d, err);
-    });
+                             (size_t)n, d);
+    size_t bytes = 0;
+    if (!bytes_of(n, d, sizeof(float), &bytes))
+        return bad_shape(err, "column_moments");
+    size_t db = (size_t)d * sizeof(double);
+    kvc__cu_op op(be, "column_moments", err);
+    const float *dx;
+    double *dm, *dv, *d4;
+    TRY(op.begin());
+    TRY(op.in(x, bytes, &dx));
+    TRY(op.out(mu, db, &dm));
+    TRY(op.out(var, db, &dv));
+    TRY(op.out(m4, db, &d4));
+    cudaStream_t st = op.stream();
+    column_sums(st, dx, nullptr, nullptr, n, d, T_X, 1, dm);
+    column_sums(st, dx, nullptr, dm, n, d, T_D2, 1, dv);
+    column_sums(st, dx, nullptr, dm, n, d, T_D4, 1, d4);
+    return op.finish();
 }
 
 /* ------------------------------------------------------------ quantile */
@@ -541,40 +696,204 @@ __global__ void k_quantile(const double *sorted, int64_t n, int d, double q, dou
 kvc_status cu_column_quantile(const kvc_backend *be, const double *a, int64_t n, int d, double q,
                               double *out, kvc_error *err)
 {
-    if (n < 1 || d < 1 || a == nullptr || out == nullptr || !(q >= 0.0 && q <= 1.0))
+    if (n < 1)
+        return bad_shape(err, "column_quantile");
+    if (d < 1 || a == nullptr || out == nullptr || !(q >= 0.0 && q <= 1.0))
         return kvc_error_set(err, KVC_INVALID_ARGUMENT, "quantile %g of %zu x %d", q,
-                             (size_t)(n < 0 ? 0 : n), d);
+                             (size_t)n, d);
+    /* the GPU's own limit: CUB's segmented sort counts items in int */
     if (n > INT32_MAX / d)
         return kvc_error_set(err, KVC_LIMIT, "quantile of %lld x %d: over 2^31 values on the GPU",
                              (long long)n, d);
-    return locked(be, err, [&]() -> kvc_status {
-        int64_t total = n * d;
-        kvc_dev_buf<double> da, dvals, dout;
-        kvc_dev_buf<uint64_t> kin, kout;
-        kvc_dev_buf<int> off;
-        kvc_dev_buf<unsigned char> tmp;
-        TRY(da.upload(a, (size_t)total, err));
-        TRY(kin.alloc((size_t)total, err));
-        TRY(kout.alloc((size_t)total, err));
-        TRY(off.alloc((size_t)d + 1, err));
-        TRY(dvals.alloc((size_t)total, err));
-        TRY(dout.alloc((size_t)d, err));
-        k_transpose_keys<<<kvc__grid_for((size_t)total, 256), 256>>>(da.ptr, n, d, kin.ptr);
-        k_offsets<<<kvc__grid_for((size_t)d + 1, 256), 256>>>(off.ptr, d, (int)n);
-        KVC_CUDA_TRY(cudaGetLastError(), err);
-        size_t tbytes = 0;
-        KVC_CUDA_TRY(cub::DeviceSegmentedRadixSort::SortKeys(nullptr, tbytes, kin.ptr, kout.ptr,
-                                                             (int)total, d, off.ptr, off.ptr + 1),
-                     err);
-        TRY(tmp.alloc(tbytes, err));
-        KVC_CUDA_TRY(cub::DeviceSegmentedRadixSort::SortKeys(tmp.ptr, tbytes, kin.ptr, kout.ptr,
-                                                             (int)total, d, off.ptr, off.ptr + 1),
-                     err);
-        k_keys_to_values<<<kvc__grid_for((size_t)total, 256), 256>>>(kout.ptr, total, dvals.ptr);
-        k_quantile<<<kvc__grid_for((size_t)d, 128), 128>>>(dvals.ptr, n, d, q, dout.ptr);
-        KVC_CUDA_TRY_LAUNCH("column_quantile", err);
-        return dout.download(out, (size_t)d, err);
-    });
+    int64_t total = n * d;
+    size_t tb = (size_t)total * sizeof(double);
+    kvc__cu_op op(be, "column_quantile", err);
+    const double *da;
+    double *dvals, *dout;
+    uint64_t *kin, *kout;
+    int *off;
+    unsigned char *tmp;
+    TRY(op.begin());
+    TRY(op.in(a, tb, &da));
+    TRY(op.out(out, (size_t)d * sizeof(double), &dout));
+    TRY(op.temp((size_t)total * sizeof(uint64_t), &kin));
+    TRY(op.temp((size_t)total * sizeof(uint64_t), &kout));
+    TRY(op.temp(((size_t)d + 1) * sizeof(int), &off));
+    TRY(op.temp(tb, &dvals));
+    cudaStream_t st = op.stream();
+    k_transpose_keys<<<kvc__grid_for((size_t)total, 256), 256, 0, st>>>(da, n, d, kin);
+    k_offsets<<<kvc__grid_for((size_t)d + 1, 256), 256, 0, st>>>(off, d, (int)n);
+    KVC_CUDA_TRY(cudaGetLastError(), err);
+    size_t tbytes = 0;
+    KVC_CUDA_TRY(cub::DeviceSegmentedRadixSort::SortKeys(nullptr, tbytes, kin, kout, (int)total, d,
+                                                         off, off + 1, 0, 64, st),
+                 err);
+    TRY(op.temp(tbytes, &tmp));
+    KVC_CUDA_TRY(cub::DeviceSegmentedRadixSort::SortKeys(tmp, tbytes, kin, kout, (int)total, d,
+                                                         off, off + 1, 0, 64, st),
+                 err);
+    k_keys_to_values<<<kvc__grid_for((size_t)total, 256), 256, 0, st>>>(kout, total, dvals);
+    k_quantile<<<kvc__grid_for((size_t)d, 128), 128, 0, st>>>(dvals, n, d, q, dout);
+    return op.finish();
+}
+
+/* ------------------------------------------------------------ chaining helpers */
+
+__global__ void k_widen_bf16(const uint16_t *x, int64_t n, float *out)
+{
+    for (int64_t i = (int64_t)blockIdx.x * blockDim.x + threadIdx.x; i < n;
+         i += (int64_t)gridDim.x * blockDim.x)
+        out[i] = kvc_bf16_to_f32(x[i]);
+}
+
+kvc_status cu_widen_bf16(const kvc_backend *be, const uint16_t *x, int64_t n, float *out,
+                         kvc_error *err)
+{
+    if (n < 0 || (n > 0 && (x == nullptr || out == nullptr)))
+        return bad_shape(err, "widen_bf16");
+    if (n == 0)
+        return KVC_OK;
+    size_t xb = 0, ob = 0;
+    if (!bytes_of(n, 1, sizeof(uint16_t), &xb) || !bytes_of(n, 1, sizeof(float), &ob))
+        return bad_shape(err, "widen_bf16");
+    kvc__cu_op op(be, "widen_bf16", err);
+    const uint16_t *dx;
+    float *dy;
+    TRY(op.begin());
+    TRY(op.in(x, xb, &dx));
+    TRY(op.out(out, ob, &dy));
+    k_widen_bf16<<<kvc__grid_for((size_t)n, ET), ET, 0, op.stream()>>>(dx, n, dy);
+    return op.finish();
+}
+
+/* One block per row (grid-stride over rows), the row in shared memory
+ * (d floats): kvc_fwht_butterflies' stages h = 1, 2, 4, ... in order with
+ * a barrier between them; pair p of a stage is (j, j + h) with
+ * j = (p / h) * 2h + p % h, and v[j] = a + b, v[j + h] = a - b as there.
+ * Then out = v * c, kvc_hadamard_f32's one multiply. x may equal out: a
+ * block reads its whole row before it writes any of it. */
+__global__ void k_hadamard_rows(const float *x, int64_t n, int d, float c, float *out)
+{
+    extern __shared__ float v[];
+    const int half = d / 2;
+    for (int64_t r = blockIdx.x; r < n; r += gridDim.x) {
+        const float *xr = x + r * d;
+        for (int i = threadIdx.x; i < d; i += blockDim.x)
+            v[i] = xr[i];
+        __syncthreads();
+        for (int h = 1; h < d; h <<= 1) {
+            for (int p = threadIdx.x; p < half; p += blockDim.x) {
+                int j = (p / h) * 2 * h + p % h;
+                float a = v[j];
+                float b = v[j + h];
+                v[j] = a + b;
+                v[j + h] = a - b;
+            }
+            __syncthreads();
+        }
+        float *yr = out + r * d;
+        for (int i = threadIdx.x; i < d; i += blockDim.x)
+            yr[i] = v[i] * c;
+        __syncthreads(); /* the next row's loads wait for every read of this one */
+    }
+}
+
+kvc_status cu_hadamard_rows(const kvc_backend *be, const float *x, int64_t n, int d, float *out,
+                            kvc_error *err)
+{
+    if (n < 0 || kvc_hadamard_log2(d) < 1 || (n > 0 && (x == nullptr || out == nullptr)))
+        return bad_shape(err, "hadamard_rows");
+    if (n == 0)
+        return KVC_OK;
+    size_t bytes = 0;
+    if (!bytes_of(n, d, sizeof(float), &bytes))
+        return bad_shape(err, "hadamard_rows");
+    kvc__cu_op op(be, "hadamard_rows", err);
+    const float *dx;
+    float *dy;
+    TRY(op.begin());
+    TRY(op.in(x, bytes, &dx));
+    TRY(op.out(out, bytes, &dy));
+    unsigned threads = (unsigned)(d / 2 < 256 ? (d / 2 < 32 ? 32 : d / 2) : 256);
+    unsigned blocks = (unsigned)(n < 65535 * 8 ? n : 65535 * 8);
+    k_hadamard_rows<<<blocks, threads, (size_t)d * sizeof(float), op.stream()>>>(
+        dx, n, d, kvc_hadamard_scale(d), dy);
+    return op.finish();
+}
+
+__global__ void k_abs_scaled(const float *y, int64_t n, int d, const double *sigma, double *out)
+{
+    int64_t total = n * d;
+    for (int64_t t = (int64_t)blockIdx.x * blockDim.x + threadIdx.x; t < total;
+         t += (int64_t)gridDim.x * blockDim.x)
+        out[t] = kvc_abs_scaled(y[t], sigma[t % d]);
+}
+
+kvc_status cu_abs_scaled(const kvc_backend *be, const float *y, int64_t n, int d,
+                         const double *sigma, double *out, kvc_error *err)
+{
+    if (n < 0 || d < 1 || (n > 0 && (y == nullptr || sigma == nullptr || out == nullptr)))
+        return bad_shape(err, "abs_scaled");
+    if (n == 0)
+        return KVC_OK;
+    size_t yb = 0, ob = 0;
+    if (!bytes_of(n, d, sizeof(float), &yb) || !bytes_of(n, d, sizeof(double), &ob))
+        return bad_shape(err, "abs_scaled");
+    kvc__cu_op op(be, "abs_scaled", err);
+    const float *dy;
+    const double *ds;
+    double *dout;
+    TRY(op.begin());
+    TRY(op.in(y, yb, &dy));
+    TRY(op.in(sigma, (size_t)d * sizeof(double), &ds));
+    TRY(op.out(out, ob, &dout));
+    k_abs_scaled<<<kvc__grid_for((size_t)n * (size_t)d, ET), ET, 0, op.stream()>>>(dy, n, d, ds,
+                                                                                 dout);
+    return op.finish();
+}
+
+/* first[0] = the smallest i with a[i] != b[i]. atomicMin on an integer
+ * index: min is exact, associative and commutative, so the result does
+ * not depend on which thread gets there first (deterministic). */
+__global__ void k_first_difference(const uint32_t *a, const uint32_t *b, int64_t n,
+                                   unsigned long long *first)
+{
+    for (int64_t i = (int64_t)blockIdx.x * blockDim.x + threadIdx.x; i < n;
+         i += (int64_t)gridDim.x * blockDim.x)
+        if (a[i] != b[i])
+            atomicMin(first, (unsigned long long)i);
+}
+
+__global__ void k_first_difference_out(const unsigned long long *first, int64_t *index)
+{
+    *index = *first == NONE ? -1 : (int64_t)*first;
+}
+
+kvc_status cu_first_difference(const kvc_backend *be, const void *a, const void *b,
+                               int64_t nwords, int64_t *index, kvc_error *err)
+{
+    if (nwords < 0 || index == nullptr || (nwords > 0 && (a == nullptr || b == nullptr)))
+        return bad_shape(err, "first_difference");
+    size_t bytes = 0;
+    if (!bytes_of(nwords, 1, sizeof(uint32_t), &bytes))
+        return bad_shape(err, "first_difference");
+    kvc__cu_op op(be, "first_difference", err);
+    const uint32_t *da = nullptr, *db = nullptr;
+    int64_t *di;
+    unsigned long long *first;
+    TRY(op.begin());
+    if (nwords > 0) {
+        TRY(op.in(static_cast<const uint32_t *>(a), bytes, &da));
+        TRY(op.in(static_cast<const uint32_t *>(b), bytes, &db));
+    }
+    TRY(op.out(index, sizeof *index, &di));
+    TRY(op.temp(sizeof *first, &first));
+    KVC_CUDA_TRY(cudaMemsetAsync(first, 0xFF, sizeof *first, op.stream()), err); /* NONE */
+    if (nwords > 0)
+        k_first_difference<<<kvc__grid_for((size_t)nwords, ET), ET, 0, op.stream()>>>(da, db,
+                                                                                    nwords, first);
+    k_first_difference_out<<<1, 1, 0, op.stream()>>>(first, di);
+    return op.finish();
 }
 
 } // namespace
@@ -589,6 +908,12 @@ void kvc__cuda_codec_fill(kvc_backend *be)
     be->recon_metrics = cu_recon_metrics;
     be->column_moments = cu_column_moments;
     be->column_quantile = cu_column_quantile;
+    be->widen_bf16 = cu_widen_bf16;
+    be->hadamard_rows = cu_hadamard_rows;
+    be->abs_scaled = cu_abs_scaled;
+    be->first_difference = cu_first_difference;
+    be->fp8_ds_mla_encode = cu_ds_mla_encode;
+    be->fp8_ds_mla_decode = cu_ds_mla_decode;
 }
 
 extern "C" kvc_status kvc_cuda_codec_roundtrip_device(const struct kvc_kakeya_params *p,
@@ -602,7 +927,7 @@ extern "C" kvc_status kvc_cuda_codec_roundtrip_device(const struct kvc_kakeya_pa
         return kvc_error_set(err, KVC_UNSUPPORTED,
                              "device roundtrip entry: D = %d over %d (use the table)", p->dim,
                              LOCAL_D);
-    big_scratch bs;
-    TRY(bs.init(p, n, err));
+    big_scratch bs; /* D <= LOCAL_D or the warp kernel: no global scratch */
+    bs.blocks = kvc__grid_for((size_t)n, VT);
     return launch_roundtrip(p, x, n, out, (cudaStream_t)stream, bs, err);
 }

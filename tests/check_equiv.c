@@ -5,6 +5,7 @@
  * first differing element and SHA-256s of the bytes (checked against the
  * FIPS 180-2 "abc" vector); inputs depend only on the seed.
  */
+#include <stdio.h>
 #include <string.h>
 
 #include "core/backend.h"
@@ -123,6 +124,47 @@ START_TEST(two_cpu_backends_agree_everywhere)
         ck_assert_msg(found >= 2, "%s: %d cases", name, found);
     }
     kvc_backend_cpu_destroy(scalar);
+}
+END_TEST
+
+/* The backend-memory run (kvc_equiv_options.test_mem): the CPU through
+ * the proxy of v4/equiv_mem.c agrees with the plain CPU on every case of
+ * every table operation, each id is "<op>[mem]/...", and dequant (not a
+ * table operation) is left out. */
+START_TEST(backend_memory_run_agrees_and_is_named)
+{
+    kvc_equiv_options o = quick(11, 0);
+    o.test_mem = 1;
+    static recorder rec;
+    rec.n = 0;
+    int same = -1, total = -1;
+    kvc_error err;
+    ck_assert_int_eq(kvc_equiv_ops(kvc_backend_cpu(), kvc_backend_cpu(), &o, record, &rec, &same,
+                                   &total, &err),
+                     KVC_OK);
+    ck_assert_int_eq(total, rec.n);
+    for (int i = 0; i < rec.n; i++)
+        ck_assert_msg(rec.cases[i].identical, "%s: %s", rec.cases[i].id, rec.cases[i].problem);
+    for (int op = 0; op < KVC_EQUIV_OP_COUNT; op++) {
+        char want[64];
+        snprintf(want, sizeof want, "%s[mem]/", kvc_equiv_op_name((kvc_equiv_op)op));
+        int found = 0;
+        for (int i = 0; i < rec.n; i++)
+            found += strncmp(rec.cases[i].id, want, strlen(want)) == 0;
+        if (op == KVC_EQUIV_DEQUANT)
+            ck_assert_int_eq(found, 0);
+        else
+            ck_assert_msg(found >= 2, "%s: %d cases", want, found);
+    }
+    /* a broken backend behind the proxy is still caught */
+    o = quick(11, 1u << KVC_EQUIV_ROUND_BF16);
+    o.test_mem = 1;
+    rec.n = 0;
+    ck_assert_int_eq(kvc_equiv_ops(kvc_backend_cpu(), broken(), &o, record, &rec, &same, &total,
+                                   &err),
+                     KVC_OK);
+    ck_assert_int_gt(total, 0);
+    ck_assert_int_lt(same, total);
 }
 END_TEST
 
@@ -297,6 +339,7 @@ static Suite *equiv_suite(void)
     TCase *tc = tcase_create("equiv");
     tcase_set_timeout(tc, 300);
     tcase_add_test(tc, two_cpu_backends_agree_everywhere);
+    tcase_add_test(tc, backend_memory_run_agrees_and_is_named);
     tcase_add_test(tc, a_flipped_bit_is_named);
     tcase_add_test(tc, an_out_of_bounds_write_is_caught);
     tcase_add_test(tc, a_failing_call_is_reported);

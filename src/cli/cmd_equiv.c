@@ -30,15 +30,20 @@ static void equiv_help(FILE *out)
             "operation (matmul, round_bf16, act_quant, rmsnorm, rope, pool, kvsim, and\n"
             "the FP8 dequantization; the codecs codec_roundtrip, codec_encode and\n"
             "codec_decode for D4/E8 at Q = 1..200, the fp8_per64 and fp8_ds_mla\n"
-            "baselines, and the statistics recon_metrics, column_moments and\n"
-            "column_quantile) runs on both with the same seeded inputs -- random\n"
+            "baselines, the statistics recon_metrics, column_moments and\n"
+            "column_quantile, and the chaining helpers widen_bf16, hadamard_rows,\n"
+            "abs_scaled, first_difference, fp8_ds_mla_encode and fp8_ds_mla_decode)\n"
+            "runs on both with the same seeded inputs -- random\n"
             "ones, and adversarial ones (+-0, subnormals, huge values, bf16 ties, rows\n"
             "of zeros, zero vectors, tiny and huge norms, vectors landing at +-Q after\n"
-            "scaling, heavy tails; NaN for round_bf16, the one operation that keeps\n"
-            "NaN bits) --\n"
+            "scaling, heavy tails; NaN for round_bf16 and widen_bf16, the operations\n"
+            "that keep NaN bits) --\n"
             "at the pipeline's shapes and at odd ones (1x1, 3x5 by 7, 127x129 ...),\n"
             "each output between guard bytes (a write outside it fails the case). The\n"
-            "outputs are compared by SHA-256 and byte for byte. Then (unless\n"
+            "outputs are compared by SHA-256 and byte for byte. Every table operation\n"
+            "then runs a second time with all its arrays in the CUDA backend's own\n"
+            "memory (mem_alloc blocks with device guard zones, so a kernel writing\n"
+            "outside its arrays fails the case), reported as 'OP[mem]/...'. Then (unless\n"
             "--no-pipeline) the whole V4 write path runs on both backends for the\n"
             "three profiles on `kvcert synth` seed-1 shards (S = 2048, made in a\n"
             "temporary folder and removed), and the streams are compared.\n"
@@ -217,6 +222,17 @@ static int equiv_main(uint64_t seed, unsigned ops, int pipeline, int large, int 
         kvc_equiv_ops(cpu, gpu, &opt, report, &rs, &identical, &total, &err) != KVC_OK) {
         rc = kvc_cli_fail("equiv", &err);
         goto done;
+    }
+    /* the same cases with every array in backend memory (guards still on) */
+    {
+        int mi = 0, mt = 0;
+        opt.test_mem = 1;
+        if (kvc_equiv_ops(cpu, gpu, &opt, report, &rs, &mi, &mt, &err) != KVC_OK) {
+            rc = kvc_cli_fail("equiv: backend memory", &err);
+            goto done;
+        }
+        identical += mi;
+        total += mt;
     }
     if (pipeline) {
         int pi = 0, pt = 0;

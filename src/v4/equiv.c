@@ -28,7 +28,8 @@ static const char *const op_names[KVC_EQUIV_OP_COUNT] = {
     "matmul",     "round_bf16",    "act_quant",      "rmsnorm",        "rope",
     "pool",       "kvsim",         "dequant",        "codec_roundtrip", "codec_encode",
     "codec_decode", "fp8_per64",   "fp8_ds_mla",     "recon_metrics",  "column_moments",
-    "column_quantile"};
+    "column_quantile", "widen_bf16", "hadamard_rows", "abs_scaled", "first_difference",
+    "fp8_ds_mla_encode", "fp8_ds_mla_decode"};
 
 const char *kvc_equiv_op_name(kvc_equiv_op op)
 {
@@ -51,7 +52,8 @@ kvc_status kvc_equiv_parse_ops(const char *list, unsigned *mask, kvc_error *err)
                                  "act_quant, rmsnorm, rope, pool, kvsim, dequant, "
                                  "codec_roundtrip, codec_encode, codec_decode, fp8_per64, "
                                  "fp8_ds_mla, recon_metrics, column_moments, "
-                                 "column_quantile)",
+                                 "column_quantile, widen_bf16, hadamard_rows, abs_scaled, "
+                                 "first_difference, fp8_ds_mla_encode, fp8_ds_mla_decode)",
                                  (int)len, p);
         *mask |= 1u << found;
         p += len;
@@ -214,6 +216,7 @@ typedef struct runner {
     int identical, total;
     kvc_status fatal;
     kvc_error *err;
+    int mem; /* the test side is a backend-memory proxy: ids get "[mem]" */
 } runner;
 
 static void case_init(kvc_equiv_case *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -296,11 +299,22 @@ kvc_status kvc_equiv_compare(const void *ref, const void *test, int64_t n, int e
     return KVC_OK;
 }
 
+/* "op/rest" -> "op[mem]/rest" (truncated to the id's size). */
+static void mem_id(kvc_equiv_case *c)
+{
+    char buf[sizeof c->id];
+    size_t op = strcspn(c->id, "/");
+    snprintf(buf, sizeof buf, "%.*s[mem]%s", (int)op, c->id, c->id + op);
+    memcpy(c->id, buf, sizeof buf);
+}
+
 /* Compares the two sides' outputs and reports the case. */
 static void finish(runner *r, kvc_equiv_case *c, void *out[2], int64_t n, int elem_bytes)
 {
     if (r->fatal != KVC_OK)
         return;
+    if (r->mem)
+        mem_id(c);
     if (out[0] != NULL && out[1] != NULL && c->problem[0] == '\0') {
         kvc_status st = kvc_equiv_compare(out[0], out[1], n, elem_bytes, c, r->err);
         if (st != KVC_OK) {
@@ -1231,12 +1245,383 @@ static void run_quantile(runner *r)
     run_stats(r, KVC_EQUIV_COLUMN_QUANTILE);
 }
 
+/* ------------------------------------------------------------ chaining helpers */
+
+static kvc_status missing(kvc_error *e, const char *what)
+{
+    return kvc_error_set(e, KVC_BACKEND_UNAVAILABLE, "no %s operation", what);
+}
+
+/* all = 1: the 65536 bf16 patterns in order (NaN included: the widening
+ * is a bit shift, so NaN bits are part of the contract); else n random ones. */
+static void case_widen(runner *r, int index, int64_t n, int all)
+{
+    kvc_equiv_case c;
+    case_init(&c, "widen_bf16/%lld/%s", (long long)n, all ? "every-pattern" : "random");
+    rng g = rng_for(r->opt->seed, KVC_EQUIV_WIDEN_BF16, index);
+    uint16_t *x = (uint16_t *)malloc(sizeof(uint16_t) * (size_t)n + 1);
+    gbuf b[2] = {{NULL, 0}, {NULL, 0}};
+    void *y[2] = {NULL, NULL};
+    if (x == NULL) {
+        nomem(r, c.id);
+        goto done;
+    }
+    for (int64_t i = 0; i < n; i++)
+        x[i] = all ? (uint16_t)i : (uint16_t)rnext(&g);
+    for (int s = 0; s < 2; s++) {
+        kvc_error e;
+        kvc_error_clear(&e);
+        y[s] = gbuf_alloc(&b[s], sizeof(float) * (size_t)n);
+        if (y[s] == NULL) {
+            nomem(r, c.id);
+            goto done;
+        }
+        const kvc_backend *be = r->be[s];
+        kvc_status st = be->widen_bf16 == NULL ? missing(&e, "widen_bf16")
+                                               : be->widen_bf16(be, x, n, (float *)y[s], &e);
+        if (st != KVC_OK)
+            call_failed(&c, r, s, &e);
+        guard_check(&c, r, s, &b[s], "out");
+    }
+    finish(r, &c, y, n, 4);
+done:
+    free(x);
+    gbuf_free(&b[0]);
+    gbuf_free(&b[1]);
+}
+
+static void run_widen(runner *r)
+{
+    case_widen(r, 0, 1, 0);
+    if (r->fatal == KVC_OK)
+        case_widen(r, 1, 1001, 0);
+    if (r->fatal == KVC_OK)
+        case_widen(r, 2, 65536, 1);
+}
+
+/* Rows of x [n, d]; inplace: out == x. Adversarial magnitudes stay below
+ * 2^101, so the 12 doublings of d = 4096 stay finite. */
+static void case_hadamard(runner *r, int index, int64_t n, int d, int adv, int inplace)
+{
+    kvc_equiv_case c;
+    case_init(&c, "hadamard_rows/%lldx%d/%s%s", (long long)n, d, variant(adv),
+              inplace ? "/in-place" : "");
+    rng g = rng_for(r->opt->seed, KVC_EQUIV_HADAMARD_ROWS, index);
+    size_t cnt = (size_t)n * (size_t)d;
+    float *x = (float *)malloc(cnt * sizeof *x + 1);
+    gbuf b[2] = {{NULL, 0}, {NULL, 0}};
+    void *y[2] = {NULL, NULL};
+    if (x == NULL) {
+        nomem(r, c.id);
+        goto done;
+    }
+    fill_f32(&g, x, (int64_t)cnt, adv, 100);
+    if (adv)
+        zero_rows_f32(x, n, d);
+    for (int s = 0; s < 2; s++) {
+        kvc_error e;
+        kvc_error_clear(&e);
+        y[s] = gbuf_alloc(&b[s], cnt * sizeof(float));
+        if (y[s] == NULL) {
+            nomem(r, c.id);
+            goto done;
+        }
+        const kvc_backend *be = r->be[s];
+        const float *in = x;
+        if (inplace) {
+            memcpy(y[s], x, cnt * sizeof(float));
+            in = (const float *)y[s];
+        }
+        kvc_status st = be->hadamard_rows == NULL
+                            ? missing(&e, "hadamard_rows")
+                            : be->hadamard_rows(be, in, n, d, (float *)y[s], &e);
+        if (st != KVC_OK)
+            call_failed(&c, r, s, &e);
+        guard_check(&c, r, s, &b[s], "out");
+    }
+    finish(r, &c, y, (int64_t)cnt, 4);
+done:
+    free(x);
+    gbuf_free(&b[0]);
+    gbuf_free(&b[1]);
+}
+
+static void run_hadamard(runner *r)
+{
+    static const int64_t shapes[][2] = {{1, 2}, {3, 4}, {5, 8}, {7, 64}, {9, 512},
+                                        {3, 4096}, {2048, 512}};
+    int idx = 0;
+    for (size_t i = 0; i < sizeof shapes / sizeof shapes[0] && r->fatal == KVC_OK; i++)
+        for (int adv = 0; adv < 2 && r->fatal == KVC_OK; adv++)
+            case_hadamard(r, idx++, shapes[i][0], (int)shapes[i][1], adv, 0);
+    if (r->fatal == KVC_OK)
+        case_hadamard(r, idx++, 33, 512, 1, 1);
+}
+
+/* y [n, d] binary32 and sigma [d] > 0 (binary64, magnitudes 2^-60..2^61). */
+static void case_abs_scaled(runner *r, int index, int64_t n, int d, int adv)
+{
+    kvc_equiv_case c;
+    case_init(&c, "abs_scaled/%lldx%d/%s", (long long)n, d, variant(adv));
+    rng g = rng_for(r->opt->seed, KVC_EQUIV_ABS_SCALED, index);
+    size_t cnt = (size_t)n * (size_t)d;
+    float *y = (float *)malloc(cnt * sizeof *y + 1);
+    double *sigma = (double *)malloc((size_t)d * sizeof *sigma);
+    gbuf b[2] = {{NULL, 0}, {NULL, 0}};
+    void *o[2] = {NULL, NULL};
+    if (y == NULL || sigma == NULL) {
+        nomem(r, c.id);
+        goto done;
+    }
+    fill_f32(&g, y, (int64_t)cnt, adv, 120);
+    for (int j = 0; j < d; j++) {
+        double t = (double)f_normal(&g, adv ? -60 : -3, adv ? 60 : 3);
+        sigma[j] = t < 0 ? -t : t;
+    }
+    for (int s = 0; s < 2; s++) {
+        kvc_error e;
+        kvc_error_clear(&e);
+        o[s] = gbuf_alloc(&b[s], cnt * sizeof(double));
+        if (o[s] == NULL) {
+            nomem(r, c.id);
+            goto done;
+        }
+        const kvc_backend *be = r->be[s];
+        kvc_status st = be->abs_scaled == NULL
+                            ? missing(&e, "abs_scaled")
+                            : be->abs_scaled(be, y, n, d, sigma, (double *)o[s], &e);
+        if (st != KVC_OK)
+            call_failed(&c, r, s, &e);
+        guard_check(&c, r, s, &b[s], "out");
+    }
+    finish(r, &c, o, (int64_t)cnt * 2, 4);
+done:
+    free(y);
+    free(sigma);
+    gbuf_free(&b[0]);
+    gbuf_free(&b[1]);
+}
+
+static void run_abs_scaled(runner *r)
+{
+    static const int64_t shapes[][2] = {{1, 1}, {31, 7}, {2048, 512}};
+    int idx = 0;
+    for (size_t i = 0; i < sizeof shapes / sizeof shapes[0] && r->fatal == KVC_OK; i++)
+        for (int adv = 0; adv < 2 && r->fatal == KVC_OK; adv++)
+            case_abs_scaled(r, idx++, shapes[i][0], (int)shapes[i][1], adv);
+}
+
+/* a, b of nwords random words, b differing from a at `at` (-1: nowhere)
+ * and, when more, also at a few later words. */
+static void case_first_diff(runner *r, int index, int64_t nwords, int64_t at, int more)
+{
+    kvc_equiv_case c;
+    case_init(&c, "first_difference/%lld/at%lld%s", (long long)nwords, (long long)at,
+              more ? "+more" : "");
+    rng g = rng_for(r->opt->seed, KVC_EQUIV_FIRST_DIFFERENCE, index);
+    uint32_t *a = (uint32_t *)malloc(sizeof(uint32_t) * (size_t)nwords + 1);
+    uint32_t *bw = (uint32_t *)malloc(sizeof(uint32_t) * (size_t)nwords + 1);
+    gbuf b[2] = {{NULL, 0}, {NULL, 0}};
+    void *o[2] = {NULL, NULL};
+    if (a == NULL || bw == NULL) {
+        nomem(r, c.id);
+        goto done;
+    }
+    for (int64_t i = 0; i < nwords; i++)
+        a[i] = bw[i] = (uint32_t)rnext(&g);
+    if (at >= 0) {
+        bw[at] ^= 1u << (rnext(&g) % 32);
+        for (int k = 0; more && k < 5; k++) {
+            int64_t j = at + 1 + (int64_t)(rnext(&g) % (uint64_t)(nwords - at));
+            if (j < nwords)
+                bw[j] ^= 0x80000000u;
+        }
+    }
+    for (int s = 0; s < 2; s++) {
+        kvc_error e;
+        kvc_error_clear(&e);
+        o[s] = gbuf_alloc(&b[s], sizeof(int64_t));
+        if (o[s] == NULL) {
+            nomem(r, c.id);
+            goto done;
+        }
+        const kvc_backend *be = r->be[s];
+        kvc_status st = be->first_difference == NULL
+                            ? missing(&e, "first_difference")
+                            : be->first_difference(be, a, bw, nwords, (int64_t *)o[s], &e);
+        if (st != KVC_OK)
+            call_failed(&c, r, s, &e);
+        guard_check(&c, r, s, &b[s], "index");
+    }
+    finish(r, &c, o, 2, 4);
+done:
+    free(a);
+    free(bw);
+    gbuf_free(&b[0]);
+    gbuf_free(&b[1]);
+}
+
+static void run_first_diff(runner *r)
+{
+    static const int64_t cases[][3] = {
+        {0, -1, 0},      {1, -1, 0},      {1, 0, 0},         {1000, -1, 0},
+        {1000, 0, 1},    {1000, 999, 0},  {1000, 517, 1},    {1 << 20, -1, 0},
+        {1 << 20, 0, 1}, {1 << 20, (1 << 20) - 1, 0},        {1 << 20, 654321, 1}};
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0] && r->fatal == KVC_OK; i++)
+        case_first_diff(r, (int)i, cases[i][0], cases[i][1], (int)cases[i][2]);
+}
+
+/* fp8_ds_mla records: encode x on both; decode the reference's records
+ * on both; a corrupted record set must fail alike on both. */
+static void case_ds_mla(runner *r, kvc_equiv_op op, int index, int64_t n, int adv)
+{
+    kvc_equiv_case c;
+    case_init(&c, "%s/n%lld/%s", op_names[op], (long long)n, variant(adv));
+    rng g = rng_for(r->opt->seed, (int)op, index);
+    size_t cnt = (size_t)n * KVC_FP8_DIM, rb = (size_t)n * KVC_FP8_DS_MLA_BYTES;
+    float *x = (float *)malloc(cnt * sizeof *x + 1);
+    uint8_t *rec = (uint8_t *)malloc(rb + 1);
+    gbuf b[2] = {{NULL, 0}, {NULL, 0}};
+    void *y[2] = {NULL, NULL};
+    int enc = op == KVC_EQUIV_FP8_DS_MLA_ENCODE;
+    if (x == NULL || rec == NULL) {
+        nomem(r, c.id);
+        goto done;
+    }
+    fill_vectors(&g, x, n, KVC_FP8_DIM, 448, adv);
+    if (adv) /* the adversarial scalars of the V4 ops (finite, |x| < 2^100) */
+        for (size_t i = 0; i < cnt; i += 7)
+            x[i] = f_adv(&g, 100);
+    if (!enc) {
+        kvc_error e;
+        kvc_error_clear(&e);
+        const kvc_backend *be = r->be[0];
+        kvc_status st = be->fp8_ds_mla_encode == NULL
+                            ? missing(&e, "fp8_ds_mla_encode")
+                            : be->fp8_ds_mla_encode(be, x, n, rec, &e);
+        if (st != KVC_OK)
+            call_failed(&c, r, 0, &e);
+    }
+    for (int s = 0; s < 2; s++) {
+        kvc_error e;
+        kvc_error_clear(&e);
+        y[s] = gbuf_alloc(&b[s], enc ? rb : cnt * sizeof(float));
+        if (y[s] == NULL) {
+            nomem(r, c.id);
+            goto done;
+        }
+        const kvc_backend *be = r->be[s];
+        kvc_status st;
+        if (be->fp8_ds_mla_encode == NULL || be->fp8_ds_mla_decode == NULL)
+            st = missing(&e, "fp8_ds_mla_encode/decode");
+        else if (enc)
+            st = be->fp8_ds_mla_encode(be, x, n, (uint8_t *)y[s], &e);
+        else
+            st = be->fp8_ds_mla_decode(be, rec, rb, n, (float *)y[s], &e);
+        if (st != KVC_OK)
+            call_failed(&c, r, s, &e);
+        guard_check(&c, r, s, &b[s], enc ? "records" : "out");
+    }
+    if (enc)
+        finish(r, &c, y, (int64_t)rb, 1);
+    else
+        finish(r, &c, y, (int64_t)cnt, 4);
+done:
+    free(x);
+    free(rec);
+    gbuf_free(&b[0]);
+    gbuf_free(&b[1]);
+}
+
+/* Corrupted records (what: 0 a nonzero pad byte, 1 a NaN scale 0xFF,
+ * 2 a wrong size): both backends must refuse them with the same status
+ * and message (the first bad record, not the later ones). */
+static void case_ds_mla_corrupt(runner *r, int index, int what)
+{
+    static const char *const names[3] = {"pad", "nan-scale", "size"};
+    kvc_equiv_case c;
+    case_init(&c, "fp8_ds_mla_decode/n64/corrupt-%s", names[what]);
+    rng g = rng_for(r->opt->seed, KVC_EQUIV_FP8_DS_MLA_DECODE, 1000 + index);
+    const int64_t n = 64;
+    size_t rb = (size_t)n * KVC_FP8_DS_MLA_BYTES;
+    float *x = (float *)malloc(sizeof(float) * KVC_FP8_DIM * (size_t)n);
+    float *out = (float *)malloc(sizeof(float) * KVC_FP8_DIM * (size_t)n);
+    uint8_t *rec = (uint8_t *)malloc(rb);
+    void *y[2] = {NULL, NULL};
+    if (x == NULL || out == NULL || rec == NULL) {
+        nomem(r, c.id);
+        goto done;
+    }
+    fill_vectors(&g, x, n, KVC_FP8_DIM, 448, 0);
+    kvc_fp8_ds_mla_encode(x, (size_t)n, rec);
+    for (int k = 0; k < 3; k++) { /* three bad records; the first is 13 + (0..7) */
+        int64_t v = 13 + (int64_t)(rnext(&g) % 8) + 17 * k;
+        if (what == 0)
+            rec[v * KVC_FP8_DS_MLA_BYTES + KVC_FP8_NOPE + 7] = (uint8_t)(1 + rnext(&g) % 255);
+        else
+            rec[v * KVC_FP8_DS_MLA_BYTES + KVC_FP8_NOPE + (int)(rnext(&g) % 7)] = 0xFFu;
+    }
+    static char msg[2][512];
+    memset(msg, 0, sizeof msg);
+    kvc_status st[2];
+    for (int s = 0; s < 2; s++) {
+        kvc_error e;
+        kvc_error_clear(&e);
+        const kvc_backend *be = r->be[s];
+        st[s] = be->fp8_ds_mla_decode == NULL
+                    ? missing(&e, "fp8_ds_mla_decode")
+                    : be->fp8_ds_mla_decode(be, rec, what == 2 ? rb - 1 : rb, n, out, &e);
+        kvc_error_format(&e, msg[s], sizeof msg[s]);
+    }
+    if (st[0] != KVC_BITSTREAM || st[0] != st[1] || strcmp(msg[0], msg[1]) != 0)
+        add_problem(&c, "statuses differ or not KVC_BITSTREAM: %s: [%s] vs %s: [%s]",
+                    r->be[0]->name, msg[0], r->be[1]->name, msg[1]);
+    y[0] = msg[0];
+    y[1] = msg[1];
+    finish(r, &c, y, (int64_t)sizeof msg[0], 1);
+done:
+    free(x);
+    free(out);
+    free(rec);
+}
+
+static void run_ds_mla(runner *r, kvc_equiv_op op)
+{
+    int idx = 0;
+    for (int adv = 0; adv < 2 && r->fatal == KVC_OK; adv++) {
+        case_ds_mla(r, op, idx++, 1, adv);
+        if (r->fatal == KVC_OK)
+            case_ds_mla(r, op, idx++, 333, adv);
+    }
+    if (op == KVC_EQUIV_FP8_DS_MLA_DECODE)
+        for (int w = 0; w < 3 && r->fatal == KVC_OK; w++)
+            case_ds_mla_corrupt(r, w, w);
+}
+
+static void run_ds_mla_encode(runner *r)
+{
+    run_ds_mla(r, KVC_EQUIV_FP8_DS_MLA_ENCODE);
+}
+
+static void run_ds_mla_decode(runner *r)
+{
+    run_ds_mla(r, KVC_EQUIV_FP8_DS_MLA_DECODE);
+}
+
 kvc_status kvc_equiv_ops(const kvc_backend *ref, const kvc_backend *test,
                          const kvc_equiv_options *opt, kvc_equiv_report_fn fn, void *arg,
                          int *identical, int *total, kvc_error *err)
 {
     runner r;
     memset(&r, 0, sizeof r);
+    kvc_backend *proxy = NULL;
+    if (opt->test_mem) {
+        kvc_status st = kvc_equiv_mem_proxy_create(test, &proxy, err);
+        if (st != KVC_OK)
+            return st;
+        test = proxy;
+        r.mem = 1;
+    }
     r.be[0] = ref;
     r.be[1] = test;
     r.opt = opt;
@@ -1251,10 +1636,13 @@ kvc_status kvc_equiv_ops(const kvc_backend *ref, const kvc_backend *test,
                                                     run_codec_roundtrip, run_codec_encode,
                                                     run_codec_decode, run_fp8_per64,
                                                     run_fp8_ds_mla, run_recon, run_moments,
-                                                    run_quantile};
+                                                    run_quantile, run_widen, run_hadamard,
+                                                    run_abs_scaled, run_first_diff,
+                                                    run_ds_mla_encode, run_ds_mla_decode};
     for (int op = 0; op < KVC_EQUIV_OP_COUNT && r.fatal == KVC_OK; op++)
-        if (wanted(&r, (kvc_equiv_op)op))
+        if (wanted(&r, (kvc_equiv_op)op) && !(r.mem && op == KVC_EQUIV_DEQUANT))
             runs[op](&r);
+    kvc_equiv_mem_proxy_destroy(proxy);
     *identical = r.identical;
     *total = r.total;
     return r.fatal;

@@ -8,6 +8,13 @@
  * byte for byte and by SHA-256. Then the whole V4 write path runs on both
  * backends for every profile and the streams are compared the same way.
  *
+ * The chaining helpers (widen_bf16 over every bf16 pattern, hadamard_rows
+ * at d = 2..4096 and in place, abs_scaled, first_difference with the
+ * difference nowhere / first / last / inside, fp8_ds_mla_encode/decode
+ * with corrupted records that must fail alike) are cases too. With
+ * test_mem every table operation runs again on the test side with all its
+ * arrays in that backend's memory.
+ *
  * The check is symmetric in the backends; `ref` is the one whose outputs
  * are reported first ("cpu" in `kvcert equiv`).
  *
@@ -17,7 +24,8 @@
  * scaling, one-hot, constant); outputs in binary64 are compared as pairs
  * of 4-byte elements (low word first).
  *
- * NaN: only round_bf16 gets NaN inputs. Every other operation passes
+ * NaN: only round_bf16 and widen_bf16 (bit operations: every bf16
+ * pattern) get NaN inputs. Every other operation passes
  * values through IEEE arithmetic, whose NaN results carry hardware-chosen
  * bits (see kernels/cuda_backend.h), so NaN there is outside the contract;
  * the inputs keep every intermediate away from NaN (bounded magnitudes,
@@ -53,6 +61,12 @@ typedef enum kvc_equiv_op {
     KVC_EQUIV_RECON_METRICS,
     KVC_EQUIV_COLUMN_MOMENTS,
     KVC_EQUIV_COLUMN_QUANTILE,
+    KVC_EQUIV_WIDEN_BF16, /* chaining helpers (core/backend.h) */
+    KVC_EQUIV_HADAMARD_ROWS,
+    KVC_EQUIV_ABS_SCALED,
+    KVC_EQUIV_FIRST_DIFFERENCE,
+    KVC_EQUIV_FP8_DS_MLA_ENCODE,
+    KVC_EQUIV_FP8_DS_MLA_DECODE,
     KVC_EQUIV_OP_COUNT
 } kvc_equiv_op;
 
@@ -89,6 +103,11 @@ typedef struct kvc_equiv_options {
     int large;             /* also the pipeline's full shapes (S = 2048) */
     kvc_equiv_dequant_fn ref_dequant, test_dequant; /* NULL: dequant is skipped */
     void *ref_dequant_arg, *test_dequant_arg;
+    /* 1: the test backend runs every table operation with all its arrays
+     * in its own backend memory (kvc_equiv_mem_proxy_create); case ids get
+     * "[mem]" after the operation's name ("hadamard_rows[mem]/7x512/random");
+     * dequant, not a table operation, is skipped. */
+    int test_mem;
 } kvc_equiv_options;
 
 /* Runs the per-operation cases; fn is called once per case, in order.
@@ -108,6 +127,16 @@ kvc_status kvc_equiv_pipeline(const kvc_backend *ref, const kvc_backend *test,
                               const char *shard_dir, const char *hidden_path,
                               kvc_equiv_report_fn fn, void *arg, int *identical, int *total,
                               kvc_error *err);
+
+/* A table that runs each operation of `inner` with every array argument
+ * in inner's backend memory: one mem_alloc block per array, inputs
+ * uploaded, the inner operation called on the blocks, outputs downloaded
+ * (src/v4/equiv_mem.c). Invalid shapes and NULL arrays go to the inner
+ * operation unchanged (its own argument errors). KVC_BACKEND_UNAVAILABLE
+ * when inner has no backend memory. Destroy before inner. */
+kvc_status kvc_equiv_mem_proxy_create(const kvc_backend *inner, kvc_backend **out,
+                                      kvc_error *err);
+void kvc_equiv_mem_proxy_destroy(kvc_backend *be);
 
 /* Compares two outputs of n elements of elem_bytes each (1, 2 or 4) into c
  * (identical, first_diff, the two elements' bits, both SHA-256). */

@@ -64,10 +64,17 @@ tests_check_pipeline_LDADD = $(TEST_LDADD) $(CJSON_LIBS) $(CRYPTO_LIBS)
 EXTRA_tests_check_pipeline_DEPENDENCIES = kvcert$(EXEEXT)
 
 ## --- the equivalence check of two backends (kvcert equiv, v4/equiv.h)
-libkvcert_la_SOURCES += %reldir%/equiv.c
+libkvcert_la_SOURCES += %reldir%/equiv.c %reldir%/equiv_mem.c
 kvcv4path_HEADERS += %reldir%/equiv.h
 check_PROGRAMS += tests/check_equiv
 TESTS += tests/check_equiv
 tests_check_equiv_SOURCES = tests/check_equiv.c tests/testutil.h
 tests_check_equiv_CFLAGS = $(TEST_CFLAGS)
 tests_check_equiv_LDADD = $(TEST_LDADD)
+
+## The CPU table's backend memory and chaining helpers against oracles.
+check_PROGRAMS += tests/check_backend_mem
+TESTS += tests/check_backend_mem
+tests_check_backend_mem_SOURCES = tests/check_backend_mem.c tests/testutil.h
+tests_check_backend_mem_CFLAGS = $(TEST_CFLAGS)
+tests_check_backend_mem_LDADD = $(TEST_LDADD)

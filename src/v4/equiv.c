@@ -29,7 +29,7 @@ static const char *const op_names[KVC_EQUIV_OP_COUNT] = {
     "pool",       "kvsim",         "dequant",        "codec_roundtrip", "codec_encode",
     "codec_decode", "fp8_per64",   "fp8_ds_mla",     "recon_metrics",  "column_moments",
     "column_quantile", "widen_bf16", "hadamard_rows", "abs_scaled", "first_difference",
-    "fp8_ds_mla_encode", "fp8_ds_mla_decode"};
+    "fp8_ds_mla_encode", "fp8_ds_mla_decode", "matmul_group"};
 
 const char *kvc_equiv_op_name(kvc_equiv_op op)
 {
@@ -53,7 +53,8 @@ kvc_status kvc_equiv_parse_ops(const char *list, unsigned *mask, kvc_error *err)
                                  "codec_roundtrip, codec_encode, codec_decode, fp8_per64, "
                                  "fp8_ds_mla, recon_metrics, column_moments, "
                                  "column_quantile, widen_bf16, hadamard_rows, abs_scaled, "
-                                 "first_difference, fp8_ds_mla_encode, fp8_ds_mla_decode)",
+                                 "first_difference, fp8_ds_mla_encode, fp8_ds_mla_decode, "
+                                 "matmul_group)",
                                  (int)len, p);
         *mask |= 1u << found;
         p += len;
@@ -389,6 +390,83 @@ done:
     free(w);
     gbuf_free(&yb[0]);
     gbuf_free(&yb[1]);
+}
+
+/* ------------------------------------------------------------ matmul_group */
+
+/* count products of one x, outputs back to back in one guarded buffer. */
+static void case_matmul_group(runner *r, int index, int64_t m, int64_t k, int count,
+                              const int64_t *ns, int adv)
+{
+    kvc_equiv_case c;
+    int64_t total = 0;
+    for (int p = 0; p < count; p++)
+        total += ns[p];
+    case_init(&c, "matmul_group/%lldx%lldx%d(%lld)/%s", (long long)m, (long long)k, count,
+              (long long)total, variant(adv));
+    rng g = rng_for(r->opt->seed, KVC_EQUIV_MATMUL_GROUP, index);
+    float *x = (float *)malloc(sizeof(float) * (size_t)(m * k));
+    float *w = (float *)malloc(sizeof(float) * (size_t)(total * k));
+    gbuf yb[2] = {{NULL, 0}, {NULL, 0}};
+    void *y[2] = {NULL, NULL};
+    if (x == NULL || w == NULL) {
+        nomem(r, c.id);
+        goto done;
+    }
+    fill_f32(&g, x, m * k, adv, 62);
+    fill_f32(&g, w, total * k, adv, 62);
+    if (adv)
+        zero_rows_f32(x, m, k);
+    for (int s = 0; s < 2; s++) {
+        const kvc_backend *be = r->be[s];
+        kvc_error e;
+        kvc_error_clear(&e);
+        y[s] = gbuf_alloc(&yb[s], sizeof(float) * (size_t)(m * total));
+        if (y[s] == NULL) {
+            nomem(r, c.id);
+            goto done;
+        }
+        kvc_matrix *mats[8] = {NULL};
+        float *outs[8];
+        kvc_status st = be->matmul_group == NULL ? KVC_BACKEND_UNAVAILABLE : KVC_OK;
+        if (st != KVC_OK)
+            kvc_error_set(&e, st, "%s has no matmul_group", be->name);
+        int64_t off = 0;
+        for (int p = 0; p < count && st == KVC_OK; p++) {
+            st = be->matrix_create(be, w + off * k, ns[p], k, &mats[p], &e);
+            outs[p] = (float *)y[s] + m * off;
+            off += ns[p];
+        }
+        if (st == KVC_OK)
+            st = be->matmul_group(be, x, m, count, (const kvc_matrix *const *)mats, outs, &e);
+        for (int p = 0; p < count; p++)
+            if (mats[p] != NULL)
+                be->matrix_destroy(be, mats[p]);
+        if (st != KVC_OK)
+            call_failed(&c, r, s, &e);
+        guard_check(&c, r, s, &yb[s], "y");
+    }
+    finish(r, &c, y, m * total, 4);
+done:
+    free(x);
+    free(w);
+    gbuf_free(&yb[0]);
+    gbuf_free(&yb[1]);
+}
+
+static void run_matmul_group(runner *r)
+{
+    static const int64_t pipe[5] = {512, 1024, 1024, 512, 512};
+    static const int64_t odd1[5] = {1, 65, 128, 300, 7};
+    static const int64_t odd2[2] = {260, 3};
+    int idx = 0;
+    if (r->opt->large && r->fatal == KVC_OK)
+        case_matmul_group(r, idx++, 2048, 4096, 5, pipe, 0);
+    for (int adv = 0; adv < 2 && r->fatal == KVC_OK; adv++) {
+        case_matmul_group(r, idx++, 257, 100, 5, odd1, adv);
+        if (r->fatal == KVC_OK)
+            case_matmul_group(r, idx++, 130, 8, 2, odd2, adv);
+    }
 }
 
 /* ------------------------------------------------------------ round_bf16 */
@@ -1638,7 +1716,8 @@ kvc_status kvc_equiv_ops(const kvc_backend *ref, const kvc_backend *test,
                                                     run_fp8_ds_mla, run_recon, run_moments,
                                                     run_quantile, run_widen, run_hadamard,
                                                     run_abs_scaled, run_first_diff,
-                                                    run_ds_mla_encode, run_ds_mla_decode};
+                                                    run_ds_mla_encode, run_ds_mla_decode,
+                                                    run_matmul_group};
     for (int op = 0; op < KVC_EQUIV_OP_COUNT && r.fatal == KVC_OK; op++)
         if (wanted(&r, (kvc_equiv_op)op) && !(r.mem && op == KVC_EQUIV_DEQUANT))
             runs[op](&r);

@@ -67,6 +67,7 @@ typedef enum kvc_equiv_op {
     KVC_EQUIV_FIRST_DIFFERENCE,
     KVC_EQUIV_FP8_DS_MLA_ENCODE,
     KVC_EQUIV_FP8_DS_MLA_DECODE,
+    KVC_EQUIV_MATMUL_GROUP, /* several products of one x (the pipeline's) */
     KVC_EQUIV_OP_COUNT
 } kvc_equiv_op;
 

@@ -23,7 +23,7 @@
 #include "stats/metrics.h"
 #include "v4/equiv.h"
 
-#define MAX_ARRAYS 8
+#define MAX_ARRAYS 12
 
 typedef struct proxy {
     kvc_backend table; /* first: the kvc_backend pointer is the proxy's */
@@ -157,6 +157,31 @@ static kvc_status px_matmul(const kvc_backend *be, const float *x, int64_t rows,
     STAGE(IN(x, xb, &dx));
     STAGE(OUT(y, yb, &dy));
     return stage_end(&s, in->matmul(in, dx, rows, w, dy, err), err);
+}
+
+static kvc_status px_matmul_group(const kvc_backend *be, const float *x, int64_t rows, int count,
+                                  const kvc_matrix *const *w, float *const *y, kvc_error *err)
+{
+    const kvc_backend *in = inner_of(be);
+    int ok = x != NULL && w != NULL && y != NULL && rows > 0 && count >= 1 && count <= 8;
+    for (int p = 0; ok && p < count; p++)
+        ok = w[p] != NULL && y[p] != NULL && w[p]->k == w[0]->k;
+    size_t xb = ok ? nbytes(rows, w[0]->k, sizeof(float), &ok) : 0;
+    if (!ok)
+        return in->matmul_group(in, x, rows, count, w, y, err);
+    stage_set s;
+    stage_init(&s, in);
+    kvc_status st;
+    const float *dx;
+    float *dy[8];
+    STAGE(IN(x, xb, &dx));
+    for (int p = 0; p < count; p++) {
+        size_t yb = nbytes(rows, w[p]->n, sizeof(float), &ok);
+        if (!ok)
+            return stage_end(&s, in->matmul_group(in, x, rows, count, w, y, err), err);
+        STAGE(OUT(y[p], yb, &dy[p]));
+    }
+    return stage_end(&s, in->matmul_group(in, dx, rows, count, w, dy, err), err);
 }
 
 /* ------------------------------------------------------------ element-wise, per row */
@@ -464,6 +489,13 @@ static kvc_status px_mem_sync(const kvc_backend *be, kvc_error *err)
     return in->mem_sync(in, err);
 }
 
+static kvc_status px_mem_copy(const kvc_backend *be, void *dst, const void *src, size_t bytes,
+                              kvc_error *err)
+{
+    const kvc_backend *in = inner_of(be);
+    return in->mem_copy(in, dst, src, bytes, err);
+}
+
 /* ------------------------------------------------------------ chaining helpers */
 
 static kvc_status px_widen_bf16(const kvc_backend *be, const uint16_t *x, int64_t n, float *out,
@@ -622,6 +654,8 @@ kvc_status kvc_equiv_mem_proxy_create(const kvc_backend *inner, kvc_backend **ou
     WRAP(mem_upload, px_mem_upload);
     WRAP(mem_download, px_mem_download);
     WRAP(mem_sync, px_mem_sync);
+    WRAP(mem_copy, px_mem_copy);
+    WRAP(matmul_group, px_matmul_group);
     WRAP(widen_bf16, px_widen_bf16);
     WRAP(hadamard_rows, px_hadamard_rows);
     WRAP(abs_scaled, px_abs_scaled);

@@ -21,13 +21,19 @@
  *  3. m = max |y_i|: each lane's maximum, then the shuffle maximum; max is
  *     exact and NaN never wins, so the order cannot matter. s and
  *     yt_i = sanitize(y_i / s) as the CPU.
- *  4-5. the blocks: yt goes through shared memory (see block_phase) and
- *     every block of B = 4 or 8 consecutive elements goes through the
- *     shared kvc_kakeya_block_search; w_i = ((float)z2_i * 0.5f) * s.
- *  6. the butterflies again, one multiply by c, then x^_i = n^ * v_i.
+ *  4-5. the blocks: every block of B = 4 or 8 consecutive elements goes
+ *     through the shared kvc_kakeya_block_search; w_i =
+ *     ((float)z2_i * 0.5f) * s. When a lane can hold whole blocks
+ *     (R >= B: D >= 256 for E8, D >= 128 for D4) the vector moves through
+ *     padded shared memory to the contiguous layout (lane l: i = R l + m)
+ *     and back (blocks_contig); otherwise the blocks are read from and
+ *     written to shared memory in place (block_phase).
+ *  6. the butterflies again (with R >= B the stages h < R run in the
+ *     contiguous layout, the rest strided, still in ascending order),
+ *     one multiply by c, then x^_i = n^ * v_i.
  *
  * Launch: a persistent grid (as many blocks as fit on the device at
- * once, at most one vector per warp), each warp walks vectors with a
+ * once, and no more warps than vectors), each warp walks vectors with a
  * grid stride and loads the NEXT vector's elements into registers while
  * it computes the current one, so every resident warp keeps 4 D bytes of
  * loads in flight. Loads and stores are coalesced (for each k the warp
@@ -58,15 +64,22 @@ constexpr unsigned FULL_MASK = 0xFFFFFFFFu;
  * v[j] = a + b; v[j + h] = a - b. In the lower lane (bit clear) own = a and
  * o = b, so its new value is own + o = a + b. In the upper lane own = b and
  * o = a, so its new value is o - own = a - b. Same operands, same
- * operation. Both are computed by one addition, flip(own) + o, where
- * flip negates own in the upper lane only (an exclusive-or of the sign
- * bit, exact): lower lane own + o = a + b; upper lane (-b) + a, and
- * IEEE 754 defines a - b as a + (-b), and binary32 addition is
- * commutative bit for bit (including signed zeros: (-0) + (+0) = +0 =
- * (+0) - (+0)); only a NaN result's payload could depend on the order,
- * and the GPU's arithmetic NaN is the canonical 0x7FFFFFFF either way
- * (kernels/cuda_backend.h). This is the FADD with a negated operand that
- * nvcc emits for a - b anyway; it saves a select per element.
+ * operation. Both lanes compute it as ONE instruction,
+ * fmaf(sg, own, o) with sg = +1.0f in the lower lane and -1.0f in the
+ * upper: the product sg * own = +-own is exact (a sign change; fmaf does
+ * not round it anyway), so fmaf returns the single rounding of
+ * (+-own) + o, which is binary32 addition of those two numbers:
+ *   lower lane: RN(own + o) = RN(a + b), the CPU's a + b;
+ *   upper lane: RN((-own) + o) = RN(a + (-b)), and IEEE 754 defines
+ *   a - b as a + (-b).
+ * The operand order of an addition cannot change a non-NaN result
+ * (exact sum, one rounding; an exact zero sum is +0 under
+ * round-to-nearest unless both addends are -0, in either order: fmaf
+ * follows the same rule, e.g. fmaf(-1, +0, +0) = +0 = (+0) - (+0) and
+ * fmaf(1, -0, -0) = -0 = (-0) + (-0)); a NaN result's payload is the
+ * GPU's canonical 0x7FFFFFFF either way (kernels/cuda_backend.h).
+ * Subnormals: -ftz=false, so FFMA and FADD both keep them. This saves
+ * a select (or a sign flip) per element and stage.
  * Every lane shuffles r[k] before any lane replaces it
  * (one warp-wide instruction reads all 32 r[k] values first), so a stage
  * sees only the previous stage's values.
@@ -77,16 +90,19 @@ constexpr unsigned FULL_MASK = 0xFFFFFFFFu;
  *
  * Stages run h = 1, 2, 4, 8, 16 (shuffles) then 32, 64, ..., D/2
  * (registers): the CPU's ascending order. Within a stage the butterflies
- * are independent (the CPU's comment in hadamard.h). */
-template <int R> __device__ __forceinline__ void fwht_regs(float (&r)[R], int lane)
+ * are independent (the CPU's comment in hadamard.h). With H0 > 1 only
+ * the stages h >= H0 run (H0 <= 32; the caller has run h < H0 before, in
+ * order: blocks_contig). */
+template <int R, int H0 = 1>
+__device__ __forceinline__ void fwht_regs(float (&r)[R], int lane)
 {
 #pragma unroll
-    for (int h = 1; h < 32; h <<= 1) {
-        const uint32_t flip = (lane & h) != 0 ? 0x80000000u : 0u; /* upper: -own */
+    for (int h = H0; h < 32; h <<= 1) {
+        const float sg = (lane & h) != 0 ? -1.0f : 1.0f; /* upper lane: -own */
 #pragma unroll
         for (int k = 0; k < R; k++) {
             float o = __shfl_xor_sync(FULL_MASK, r[k], h);
-            r[k] = __uint_as_float(__float_as_uint(r[k]) ^ flip) + o;
+            r[k] = __fmaf_rn(sg, r[k], o); /* lower: own + o; upper: o - own */
         }
     }
 #pragma unroll
@@ -159,6 +175,71 @@ __device__ __forceinline__ void block_phase(const kvc_kakeya_params *p, float (&
     __syncwarp(); /* v is written again for the next vector */
 }
 
+/* Steps 4-5 and the first stages of step 6, for R >= B (every block lies
+ * inside one lane): on entry r holds yt in the strided layout (lane l:
+ * i = l + 32k); through shared memory the vector moves to the CONTIGUOUS
+ * layout c[m] = v[R l + m] (m = 0 .. R-1), where lane l holds the R / B
+ * whole blocks i = R l + jB .. R l + jB + B - 1 (j = 0 .. R/B - 1) in
+ * registers: each goes through kvc_kakeya_block_search and becomes
+ * w = ((float)z2 * 0.5f) * s. Then the butterfly stages h = 1, 2, ...,
+ * R/2 of step 6 run in registers: bit log2(h) of i = R l + m is a bit of
+ * m, so the CPU's pair (j, j + h) (bit h of j clear) is c[m], c[m + h]
+ * of one lane with (m & h) == 0: a = c[m], b = c[m + h], c[m] = a + b,
+ * c[m + h] = a - b. Finally the vector moves back to the strided layout,
+ * where fwht_regs<R, R> runs the remaining stages h = R, ..., D/2 in
+ * order. Shared-memory slots (pad_slot): the strided side is
+ * conflict-free as in block_phase; lane l's contiguous element R l + m
+ * sits in bank (R l + m + (R l + m) / 32) mod 32 =
+ * (R (l mod 32/R) + l / (32/R) + m) mod 32 for R <= 32, 32 different
+ * banks for a fixed m (R = 32: (l + m) mod 32). */
+template <int D, int B>
+__device__ __forceinline__ void blocks_contig(const kvc_kakeya_params *p, float (&r)[D / 32],
+                                              float *v, int lane, float s)
+{
+    constexpr int R = D / 32;
+    static_assert(R >= B && R % B == 0, "blocks_contig needs whole blocks in a lane");
+#pragma unroll
+    for (int k = 0; k < R; k++)
+        v[lane + 33 * k] = r[k];
+    __syncwarp();
+    float c[R];
+#pragma unroll
+    for (int m = 0; m < R; m++)
+        c[m] = v[pad_slot(R * lane + m)];
+#pragma unroll
+    for (int j = 0; j < R / B; j++) {
+        float yt[8]; /* a copy, so that c[] itself stays in registers */
+        int32_t z2[8];
+#pragma unroll
+        for (int e = 0; e < B; e++)
+            yt[e] = c[j * B + e];
+        kvc_kakeya_block_search(p, yt, z2);
+#pragma unroll
+        for (int e = 0; e < B; e++)
+            c[j * B + e] = ((float)z2[e] * 0.5f) * s;
+    }
+#pragma unroll
+    for (int h = 1; h < R; h <<= 1) {
+#pragma unroll
+        for (int m = 0; m < R; m++) {
+            if ((m & h) == 0) {
+                float a = c[m], b = c[m + h];
+                c[m] = a + b;
+                c[m + h] = a - b;
+            }
+        }
+    }
+    __syncwarp(); /* every lane has read its contiguous elements */
+#pragma unroll
+    for (int m = 0; m < R; m++)
+        v[pad_slot(R * lane + m)] = c[m];
+    __syncwarp();
+#pragma unroll
+    for (int k = 0; k < R; k++)
+        r[k] = v[lane + 33 * k];
+    __syncwarp(); /* v is written again for the next vector */
+}
+
 template <int D, int B>
 __global__ void __launch_bounds__(WARP_THREADS)
     k_roundtrip_warp(const __grid_constant__ kvc_kakeya_params p, const float *x, int64_t n,
@@ -222,10 +303,15 @@ __global__ void __launch_bounds__(WARP_THREADS)
 #pragma unroll
         for (int k = 0; k < R; k++)
             r[k] = kvc_kakeya_sanitize(r[k] / s);
-        /* 4-5. per block: closest point, clamp, w = (z * 0.5) * s */
-        block_phase<D, B>(&p, r, v, lane, s);
-        /* 6. x^ = n^ * H(w) */
-        fwht_regs<R>(r, lane);
+        /* 4-5. per block: closest point, clamp, w = (z * 0.5) * s;
+         * 6. x^ = n^ * H(w) */
+        if constexpr (R >= B) {
+            blocks_contig<D, B>(&p, r, v, lane, s); /* also stages h < R */
+            fwht_regs<R, R>(r, lane);
+        } else {
+            block_phase<D, B>(&p, r, v, lane, s);
+            fwht_regs<R>(r, lane);
+        }
         const float nhat = kvc_fp16_to_f32(nb);
         float *ov = out + vec * D + lane;
 #pragma unroll

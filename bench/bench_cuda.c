@@ -23,7 +23,8 @@
  *    on device memory (kvc_cuda_codec_roundtrip_device) against
  *    cudaMemcpy device-to-device of the same 2 GiB, both as bytes read +
  *    written per second (the roofline: the roundtrip reads x once and
- *    writes x^ once); also vectors per second.
+ *    writes x^ once); also vectors per second. The former warp kernel
+ *    is timed in the same run and its output compared bit for bit.
  * Kernel timings use CUDA events around each run; every figure is the
  * median of 25 runs after 3 warm-up runs (--quick: 5 runs, 1 warm-up).
  */
@@ -321,6 +322,42 @@ static void run_rt_copy(void *arg)
                        cudaMemcpyDeviceToDevice, j->s));
 }
 
+/* The former warp kernel (kernels/codec_warp.cuh: selected while
+ * KVC_BENCH_CODEC_WARP_REF=1) timed in the same run, and both kernels'
+ * outputs compared bit for bit over all n x 512 elements (the input is
+ * finite, so there is no NaN whose bits could differ); dout is
+ * overwritten with the current kernel's output. */
+static void bench_codec_ref(rt_job *j, float *dout, double tr)
+{
+    const size_t cnt = (size_t)j->n * 512;
+    float *dref;
+    CK(cudaMalloc((void **)&dref, cnt * 4));
+    rt_job jr = *j;
+    jr.out = dref;
+    if (setenv("KVC_BENCH_CODEC_WARP_REF", "1", 1) != 0) {
+        perror("setenv");
+        exit(1);
+    }
+    double to = time_runs(run_roundtrip, &jr, j->s);
+    unsetenv("KVC_BENCH_CODEC_WARP_REF");
+    run_roundtrip(j); /* the current kernel, into dout */
+    CK(cudaStreamSynchronize(j->s));
+    float *hn = xmalloc(cnt * 4), *ho = xmalloc(cnt * 4);
+    CK(cudaMemcpy(hn, dout, cnt * 4, cudaMemcpyDeviceToHost));
+    CK(cudaMemcpy(ho, dref, cnt * 4, cudaMemcpyDeviceToHost));
+    size_t first = cnt;
+    for (size_t i = 0; i < cnt && first == cnt; i++)
+        if (memcmp(&hn[i], &ho[i], 4) != 0)
+            first = i;
+    printf("  former warp kernel (same run): %.3f ms; speedup former/current %.2fx; outputs %s",
+           to * 1e3, to / tr, first == cnt ? "bit-identical\n" : "DIFFER");
+    if (first != cnt)
+        printf(" from element %zu (vector %zu)\n", first, first / 512);
+    free(hn);
+    free(ho);
+    CK(cudaFree(dref));
+}
+
 static void bench_codec(cudaStream_t s)
 {
     const int64_t n = 1 << 20, d = 512;
@@ -346,6 +383,7 @@ static void bench_codec(cudaStream_t s)
                "(read + written); cudaMemcpy D2D of %zu MiB: %7.1f GB/s (%.3f ms); ratio %.3f\n",
                k ? "D4" : "E8", (long long)n, (long long)d, tr * 1e3, (double)n / tr * 1e-6,
                br * 1e-9, cnt * 4 >> 20, bc * 1e-9, tc * 1e3, br / bc);
+        bench_codec_ref(&j, dout, tr);
     }
     CK(cudaFree(dx));
     CK(cudaFree(dout));

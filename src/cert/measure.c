@@ -11,6 +11,11 @@
  *   back (the KakeyaLattice stream, the 584-byte fp8_ds_mla records) and
  *   must give the roundtrip's bytes exactly.
  *
+ * The measurement itself is kvc_measure_stream (stats/audit_run.h), the
+ * one `kvcert audit` makes, run on the CPU table (not strict: a decode
+ * that differs is tallied into bitstream.matches_roundtrip); this file only
+ * lays its results out as certify reports them and tallies the bitstreams.
+ *
  * Results (into the object given to kvc__cert_measure_finish):
  *   report                 kvcert-report/1 per-passage, aggregated
  *                          (stats/published.h; t table as published)
@@ -35,7 +40,6 @@
 #include "stats/audit_run.h"
 #include "stats/audit.h"
 #include "stats/bits.h"
-#include "stats/metrics.h"
 #include "stats/published.h"
 #include "v4/pipeline.h"
 

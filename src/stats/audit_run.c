@@ -15,7 +15,6 @@
 #include "codec/bits.h"
 #include "codec/fp8block.h"
 #include "codec/kakeya.h"
-#include "core/formats.h"
 #include "stats/audit.h"
 #include "stats/bits.h"
 #include "stats/metrics.h"

@@ -350,7 +350,24 @@ kvc_status kvc_measure_stream(kvc_measure_work *w, const kvc_measure_spec *spec,
                                  KVC_KAKEYA_BITSTREAM_Q_MAX);
     const kvc_backend *be = w->be;
     memset(out, 0, sizeof *out);
-    kvc_status st = work_reserve(w, n, 0, err);
+    /* the largest bitstream of the spec, so that the buffers grow at most
+     * once per stream size (the first stream of a run is the largest) */
+    size_t bytes = spec->with_ds_mla ? n * KVC_FP8_DS_MLA_BYTES : 0;
+    kvc_status st = KVC_OK;
+    for (size_t k = 0; st == KVC_OK && k < 2 * spec->nq; k++) {
+        kvc_kakeya_params p;
+        size_t size = 0;
+        if (k < spec->nq && !spec->with_d4)
+            continue;
+        st = kvc_kakeya_params_init(&p, k < spec->nq ? KVC_CODEC_D4 : KVC_CODEC_E8,
+                                    KVC_V4_HEAD_DIM, (int)spec->q[k % spec->nq], err);
+        if (st == KVC_OK && p.has_stream)
+            st = kvc_kakeya_stream_size(&p, n, &size, err);
+        if (size > bytes)
+            bytes = size;
+    }
+    if (st == KVC_OK)
+        st = work_reserve(w, n, bytes, err);
     if (st == KVC_OK)
         st = be->widen_bf16(be, kv, (int64_t)(n * KVC_V4_HEAD_DIM), w->x, err);
     if (st == KVC_OK)

@@ -25,10 +25,12 @@
  * (kvc_stats_audit_on), coded, decoded, compared and measured by the
  * table's operations on work buffers taken once per run with be->mem_alloc;
  * only the per-dim and per-codec figures come back to the host. The
- * Gaussian calibration row runs on the CPU (cached per N). Per-passage results carry the extra keys "shape",
- * "audit_gates", "audit_calibration" and "ratios_vs_fp8" (readers ignore
- * them); the aggregate carries "audit_gates" (of the mean),
- * "audit_calibration" and the codecs' "bits_realized".
+ * Gaussian calibration row runs on the CPU (cached per N). The config's
+ * "streams_backend" and "codec_backend" are both opt->backend_name.
+ * Per-passage results carry the extra keys "shape", "audit_gates",
+ * "audit_calibration" and "ratios_vs_fp8" (readers ignore them); the
+ * aggregate carries "audit_gates" (of the mean), "audit_calibration" and
+ * the codecs' "bits_realized".
  */
 #ifndef KVC_STATS_AUDIT_RUN_H
 #define KVC_STATS_AUDIT_RUN_H
@@ -61,7 +63,7 @@ typedef struct kvc_audit_run_options {
     const uint32_t *q; /* nq values, 1..126, no duplicates (any order) */
     size_t nq;
     const char *passages;     /* "0,2,5-7"; NULL = all */
-    const char *backend_name; /* recorded in the report's config */
+    const char *backend_name; /* recorded in the report's config ("cpu", "cuda") */
     kvc_audit_progress_fn progress;
     void *progress_ctx;
 } kvc_audit_run_options;

@@ -66,26 +66,34 @@ if "$bundle/bin/kvcert" --help | grep -q '^  certify'; then
     tail -n 20 "$logs/certify.log"
 fi
 
-# audit on the two backends: the same report, bar the backend's name.
+# audit and sweep on the two backends (everything on the backend: streams,
+# audit, codecs, bitstreams, metrics): the same report, bar the backend's
+# name; once through --backend both (field by field, bits), once by cmp.
 audit_backends() {
     k="$bundle/bin/kvcert"
     d=$(mktemp -d)
     "$k" synth --out "$d/s" --seed 1 --passages 2 > /dev/null || return 1
+    S="--shards $d/s --hidden $d/s/hidden.safetensors"
     for b in cpu cuda; do
-        "$k" audit --shards "$d/s" --hidden "$d/s/hidden.safetensors" --q 10,38 \
-            --backend "$b" --out "$d/$b.json" > "$d/$b.txt" || return 1
+        "$k" audit $S --q 10,38 --backend "$b" --out "$d/$b.json" > "$d/$b.txt" || return 1
     done
-    grep -v '"streams_backend"' "$d/cpu.json" > "$d/cpu.cmp"
-    grep -v '"streams_backend"' "$d/cuda.json" > "$d/cuda.cmp"
-    cmp "$d/cpu.cmp" "$d/cuda.cmp" && echo "audit reports identical (cpu vs cuda streams)" &&
-        "$k" aggregate --check "$d/cuda.json" | tail -n 1
+    grep -v '"streams_backend"\|"codec_backend"' "$d/cpu.json" > "$d/cpu.cmp"
+    grep -v '"streams_backend"\|"codec_backend"' "$d/cuda.json" > "$d/cuda.cmp"
+    # last line of a command's stdout, keeping the command's own status
+    last() { "$@" > "$d/last.txt"; r=$?; tail -n 1 "$d/last.txt"; return $r; }
+    cmp "$d/cpu.cmp" "$d/cuda.cmp" && echo "audit reports identical (cpu vs cuda)" &&
+        last "$k" aggregate --check "$d/cuda.json" &&
+        last "$k" audit $S --q 10,38 --backend both &&
+        last "$k" sweep $S --backend both &&
+        last "$k" audit $S --profile intended --q 4,10,38,126 --backend both &&
+        last "$k" audit $S --profile v4 --q 4,10,38,126 --backend both
     rc=$?
     rm -rf "$d"
     return $rc
 }
 if "$bundle/bin/kvcert" --help | grep -q '^  audit'; then
     run_one audit_backends audit_backends
-    tail -n 2 "$logs/audit_backends.log"
+    tail -n 7 "$logs/audit_backends.log"
 fi
 
 echo

@@ -67,11 +67,14 @@ expect 0 "$kvcert" aggregate --check "$tmp/o/q.json"
 grep -q "MISMATCH" "$tmp/out" && fail "aggregate --check found mismatches in the sweep"
 rm -f "$tmp/o/r.json" "$tmp/o/q.json"
 
-# --- help tells the truth about the CPU codecs
+# --- help tells the truth: the whole run on the chosen backend, and both
 expect 0 "$kvcert" audit --help
-shows "run on the CPU"
+shows "cpu|cuda|both"
+shows "the whole run on the CPU and on CUDA"
+shows "1 the CPU and CUDA reports differ"
 expect 0 "$kvcert" sweep --help
 shows "Q-sweep"
+shows "cpu|cuda|both"
 
 # --- bad flags: exit 2, nothing written
 for cmd in audit sweep; do
@@ -110,13 +113,35 @@ expect 3 "$kvcert" audit $S --q 38 --out "$tmp/nodir/r.json"
 
 # --- the CUDA backend: 2 without a CUDA build, 3 without a device
 devs=$("$kvcert" devices 2>/dev/null)
+expect 2 "$kvcert" audit $S --q 38 --backend gpu --out "$tmp/o/r.json"
+said "cpu, cuda, both"
+no_output
 if echo "$devs" | grep -q "cuda: not built in"; then
-    expect 2 "$kvcert" audit $S --q 38 --backend cuda --out "$tmp/o/r.json"
-    said "CUDA"
-    no_output
+    for b in cuda both; do
+        expect 2 "$kvcert" audit $S --q 38 --backend $b --out "$tmp/o/r.json"
+        said "CUDA"
+        no_output
+        expect 2 "$kvcert" sweep $S --q 38 --backend $b --out "$tmp/o/r.json"
+        said "CUDA"
+        no_output
+    done
 elif echo "$devs" | grep -q "cuda: no CUDA device"; then
-    expect 3 "$kvcert" sweep $S --q 38 --backend cuda --out "$tmp/o/r.json"
-    said "no CUDA device"
-    no_output
+    for b in cuda both; do
+        expect 3 "$kvcert" sweep $S --q 38 --backend $b --out "$tmp/o/r.json"
+        said "no CUDA device"
+        no_output
+        expect 3 "$kvcert" audit $S --q 38 --backend $b --out "$tmp/o/r.json"
+        said "no CUDA device"
+        no_output
+    done
+else
+    # a device: both must find the two reports identical, and write the CPU's
+    expect 0 "$kvcert" audit $S --q 38 --passages 0 --backend both --out "$tmp/o/r.json"
+    shows "the reports are identical"
+    expect 0 "$kvcert" audit $S --q 38 --passages 0 --out "$tmp/o/c.json"
+    cmp "$tmp/o/r.json" "$tmp/o/c.json" || fail "--backend both did not write the CPU's report"
+    expect 0 "$kvcert" sweep $S --q 10,38 --passages 0 --backend both --json
+    grep -q "the reports are identical" "$tmp/err" || fail "sweep both: no verdict on stderr"
+    rm -f "$tmp/o/r.json" "$tmp/o/c.json"
 fi
 echo "1..$n"

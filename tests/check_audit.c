@@ -2,9 +2,14 @@
  * isotropy, the metrics against a straightforward binary64 oracle, the
  * Gaussian generator and its logarithm, and W2/sigma on Gaussian data. */
 #include <math.h>
+#include <stdint.h>
 #include <stdlib.h>
+#include <string.h>
 
+#include "codec/hadamard.h"
+#include "core/backend.h"
 #include "stats/audit.h"
+#include "stats/metrics.h"
 #include "testutil.h"
 
 #define REQUIRE(c)                                                             \
@@ -269,6 +274,205 @@ START_TEST(bad_arguments)
 }
 END_TEST
 
+
+/* ------------------------------------------------------------ the old algorithm */
+/* A literal transcription of kvc_stats_audit as it was before it was
+ * composed from backend operations (host loops over the shared scalar
+ * code); kvc_stats_audit_on on the CPU table must give its bits. */
+
+static int old_cmp(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    int xn = (x != x), yn = (y != y);
+    if (xn || yn)
+        return xn - yn;
+    if (x == y)
+        return (int)signbit(y) - (int)signbit(x);
+    return (x > y) - (x < y);
+}
+
+static void old_moments(const float *x, size_t n, size_t d, double *lanes, double *mu,
+                        double *var_raw, double *var, double *kurt)
+{
+    double nn = (double)n;
+    memset(lanes, 0, d * KVC_LANES * sizeof *lanes);
+    for (size_t i = 0; i < n; i++)
+        for (size_t j = 0; j < d; j++)
+            kvc_lanes_add(lanes + j * KVC_LANES, i, (double)x[i * d + j]);
+    for (size_t j = 0; j < d; j++)
+        mu[j] = kvc_lanes_finish(lanes + j * KVC_LANES) / nn;
+    memset(lanes, 0, d * KVC_LANES * sizeof *lanes);
+    for (size_t i = 0; i < n; i++)
+        for (size_t j = 0; j < d; j++)
+            kvc_lanes_add(lanes + j * KVC_LANES, i, kvc_moment_d2(x[i * d + j], mu[j]));
+    for (size_t j = 0; j < d; j++) {
+        var_raw[j] = kvc_lanes_finish(lanes + j * KVC_LANES) / nn;
+        var[j] = (var_raw[j] < 1e-12) ? 1e-12 : var_raw[j];
+    }
+    memset(lanes, 0, d * KVC_LANES * sizeof *lanes);
+    for (size_t i = 0; i < n; i++)
+        for (size_t j = 0; j < d; j++)
+            kvc_lanes_add(lanes + j * KVC_LANES, i, kvc_moment_d4(x[i * d + j], mu[j]));
+    for (size_t j = 0; j < d; j++)
+        kurt[j] = (kvc_lanes_finish(lanes + j * KVC_LANES) / nn) / (var[j] * var[j]);
+}
+
+static double old_ratio(const double *var, size_t d)
+{
+    double lo = var[0], hi = var[0];
+    for (size_t j = 1; j < d; j++) {
+        if (var[j] < lo)
+            lo = var[j];
+        if (var[j] > hi)
+            hi = var[j];
+    }
+    return hi / lo;
+}
+
+static void old_audit(const float *x, size_t n, int d, kvc_audit *out)
+{
+    size_t dd = (size_t)d;
+    double *lanes = malloc(dd * KVC_LANES * sizeof *lanes);
+    double *buf = malloc(5 * dd * sizeof *buf);
+    double *col = malloc(n * sizeof *col);
+    float *y = malloc(n * dd * sizeof *y);
+    REQUIRE(lanes != NULL && buf != NULL && col != NULL && y != NULL);
+    double *mu = buf, *var_raw = buf + dd, *var = buf + 2 * dd, *kurt = buf + 3 * dd,
+           *per_dim = buf + 4 * dd;
+    old_moments(x, n, dd, lanes, mu, var_raw, var, kurt);
+    for (size_t j = 0; j < dd; j++)
+        per_dim[j] = fabs(kurt[j] - 3.0);
+    out->excess_kurtosis_abs = kvc_stats_lane_sum(per_dim, dd) / (double)dd;
+    out->isotropy_variance_ratio = old_ratio(var, dd);
+    float c = kvc_hadamard_scale(d);
+    memcpy(y, x, n * dd * sizeof *y);
+    for (size_t i = 0; i < n; i++)
+        kvc_hadamard_f32(y + i * dd, d, c);
+    old_moments(y, n, dd, lanes, mu, var_raw, var, kurt);
+    out->hadamard_post_variance_ratio = old_ratio(var, dd);
+    for (size_t j = 0; j < dd; j++) {
+        double sigma = sqrt(var_raw[j]);
+        if (sigma < 1e-6)
+            sigma = 1e-6;
+        for (size_t i = 0; i < n; i++)
+            col[i] = kvc_abs_scaled(y[i * dd + j], sigma);
+        qsort(col, n, sizeof *col, old_cmp);
+        double p = kvc_stats_quantile_linear(col, n, 0.99);
+        double r = p / 2.326 - 1.0;
+        per_dim[j] = r * r;
+    }
+    out->rms_wasserstein2_over_sigma_per_dim = sqrt(kvc_stats_lane_sum(per_dim, dd) / (double)dd);
+    out->num_vectors = (uint64_t)n;
+    out->dim = d;
+    free(lanes);
+    free(buf);
+    free(col);
+    free(y);
+}
+
+static uint64_t dbits(double v)
+{
+    uint64_t u;
+    memcpy(&u, &v, sizeof u);
+    return u;
+}
+
+static void same_audit(const kvc_audit *a, const kvc_audit *b)
+{
+    ck_assert_uint_eq(dbits(a->excess_kurtosis_abs), dbits(b->excess_kurtosis_abs));
+    ck_assert_uint_eq(dbits(a->isotropy_variance_ratio), dbits(b->isotropy_variance_ratio));
+    ck_assert_uint_eq(dbits(a->hadamard_post_variance_ratio),
+                      dbits(b->hadamard_post_variance_ratio));
+    ck_assert_uint_eq(dbits(a->rms_wasserstein2_over_sigma_per_dim),
+                      dbits(b->rms_wasserstein2_over_sigma_per_dim));
+    ck_assert_uint_eq(a->num_vectors, b->num_vectors);
+    ck_assert_int_eq(a->dim, b->dim);
+}
+
+/* Shapes (n, d) and data kinds: 0 wide-range values with signed zeros and
+ * repeats (ties in the quantile sort), 1 bf16-like values on a few scales,
+ * 2 a constant column per dim (variance floors). */
+static const struct {
+    size_t n;
+    int d;
+    int kind;
+} g_shapes[] = {{1, 1, 0}, {7, 1, 0}, {3, 2, 0}, {37, 8, 0}, {300, 64, 1}, {129, 512, 1},
+                {16, 512, 0}, {50, 4, 2},  {200, 16, 0}};
+
+static void fill_kind(float *x, size_t n, int d, int kind, uint64_t seed)
+{
+    uint64_t st = seed;
+    for (size_t i = 0; i < n * (size_t)d; i++) {
+        uint64_t r = kvc_test_rand64(&st);
+        double u = (double)(r >> 11) * 0x1p-53 * 2.0 - 1.0;
+        if (kind == 0) {
+            int e = (int)((r >> 3) % 40) - 20;
+            x[i] = (r & 7) == 0 ? ((r & 8) ? -0.0f : 0.0f)
+                   : (r & 7) == 1 ? 1.5f
+                                  : (float)ldexp(u, e);
+        } else if (kind == 1) {
+            float f = (float)(u * (double)(1u << ((r >> 5) % 4)));
+            uint32_t b;
+            memcpy(&b, &f, sizeof b);
+            b &= 0xFFFF0000u; /* a bf16 value */
+            memcpy(&x[i], &b, sizeof b);
+        } else {
+            x[i] = (float)((i % (size_t)d) + 1) * 0.25f;
+        }
+    }
+}
+
+START_TEST(on_cpu_equals_old_algorithm)
+{
+    size_t n = g_shapes[_i].n;
+    int d = g_shapes[_i].d;
+    float *x = malloc(n * (size_t)d * sizeof *x);
+    REQUIRE(x != NULL);
+    fill_kind(x, n, d, g_shapes[_i].kind, 0x5eed0000u + (uint64_t)_i);
+    kvc_audit want, got, got2, got3;
+    old_audit(x, n, d, &want);
+    const kvc_backend *be = kvc_backend_cpu();
+    ck_assert_int_eq(kvc_stats_audit_on(be, x, n, d, &got, NULL), KVC_OK);
+    same_audit(&got, &want);
+    ck_assert_int_eq(kvc_stats_audit(x, n, d, &got2, NULL), KVC_OK);
+    same_audit(&got2, &want);
+    /* x in backend memory */
+    void *bx = NULL;
+    size_t bytes = n * (size_t)d * sizeof *x;
+    ck_assert_int_eq(be->mem_alloc(be, bytes, &bx, NULL), KVC_OK);
+    ck_assert_int_eq(be->mem_upload(be, bx, x, bytes, NULL), KVC_OK);
+    ck_assert_int_eq(kvc_stats_audit_on(be, (const float *)bx, n, d, &got3, NULL), KVC_OK);
+    same_audit(&got3, &want);
+    be->mem_free(be, bx);
+    /* a scalar-ISA CPU table: the same bits */
+    kvc_backend *sc = NULL;
+    ck_assert_int_eq(kvc_backend_cpu_create(KVC_CPU_ISA_SCALAR, 1, &sc, NULL), KVC_OK);
+    ck_assert_int_eq(kvc_stats_audit_on(sc, x, n, d, &got3, NULL), KVC_OK);
+    same_audit(&got3, &want);
+    kvc_backend_cpu_destroy(sc);
+    free(x);
+}
+END_TEST
+
+/* A table that lacks an operation: KVC_BACKEND_UNAVAILABLE, nothing run. */
+START_TEST(on_missing_operation)
+{
+    float x[8] = {1, 2, 3, 4, 5, 6, 7, 8};
+    kvc_audit a;
+    kvc_error e;
+    kvc_backend t = *kvc_backend_cpu();
+    t.column_quantile = NULL;
+    kvc_error_clear(&e);
+    ck_assert_int_eq(kvc_stats_audit_on(&t, x, 2, 4, &a, &e), KVC_BACKEND_UNAVAILABLE);
+    t = *kvc_backend_cpu();
+    t.hadamard_rows = NULL;
+    ck_assert_int_eq(kvc_stats_audit_on(&t, x, 2, 4, &a, &e), KVC_BACKEND_UNAVAILABLE);
+    ck_assert_int_eq(kvc_stats_audit_on(NULL, x, 2, 4, &a, &e), KVC_INVALID_ARGUMENT);
+    ck_assert_int_eq(kvc_stats_audit_on(kvc_backend_cpu(), x, 2, 3, &a, &e),
+                     KVC_INVALID_ARGUMENT);
+}
+END_TEST
+
 static Suite *audit_suite(void)
 {
     Suite *s = suite_create("audit");
@@ -281,6 +485,9 @@ static Suite *audit_suite(void)
     tcase_add_test(tc, gaussian_generator);
     tcase_add_test(tc, w2_on_gaussian_data);
     tcase_add_test(tc, bad_arguments);
+    tcase_add_loop_test(tc, on_cpu_equals_old_algorithm, 0,
+                        (int)(sizeof g_shapes / sizeof g_shapes[0]));
+    tcase_add_test(tc, on_missing_operation);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -23,7 +23,12 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "codec/fp8block.h"
+#include "codec/kakeya.h"
 #include "core/backend.h"
+#include "core/formats.h"
+#include "stats/audit.h"
+#include "stats/metrics.h"
 #include "stats/audit_run.h"
 #include "stats/published.h"
 #include "testutil.h"
@@ -316,6 +321,311 @@ END_TEST
 
 /* ------------------------------------------------------------ parsers */
 
+
+/* ------------------------------------------------------------ one stream */
+/* kvc_measure_stream against independent host calls of the codec and
+ * stats modules (each with its own tests): the composition on the backend
+ * must give their bits, in the documented codec order. */
+
+static uint16_t *random_stream(size_t n, uint64_t seed)
+{
+    uint16_t *kv = malloc(n * 512 * sizeof *kv);
+    ck_assert_ptr_nonnull(kv);
+    float *g = malloc(n * 512 * sizeof *g);
+    ck_assert_ptr_nonnull(g);
+    kvc_stats_gaussian_fill(g, n * 512, seed);
+    for (size_t i = 0; i < n * 512; i++)
+        kv[i] = kvc_f32_to_bf16(g[i] * (float)(1 + (i % 512) / 64)); /* anisotropic */
+    free(g);
+    return kv;
+}
+
+static uint64_t dbits(double v)
+{
+    uint64_t u;
+    memcpy(&u, &v, sizeof u);
+    return u;
+}
+
+static void expect_codec(const kvc_measured_codec *c, const char *name, int64_t acc,
+                         int64_t realized, uint64_t bytes, const float *x, const float *xh,
+                         size_t n)
+{
+    kvc_recon_metrics m;
+    ck_assert_int_eq(kvc_stats_recon(x, xh, n, 512, &m, NULL), KVC_OK);
+    ck_assert_str_eq(c->name, name);
+    ck_assert_int_eq(c->accounted_bits, acc);
+    ck_assert_int_eq(c->realized_bits, realized);
+    ck_assert_uint_eq(c->stream_bytes, bytes);
+    ck_assert_int_eq(c->matches_roundtrip, 1);
+    ck_assert_uint_eq(dbits(c->rel_mse), dbits(m.rel_mse));
+    ck_assert_uint_eq(dbits(c->cos_sim), dbits(m.cos_sim));
+}
+
+static void expect_measure(const kvc_stream_measure *m, const uint16_t *kv, size_t n)
+{
+    float *x = malloc(n * 512 * sizeof *x), *xh = malloc(n * 512 * sizeof *xh);
+    ck_assert(x != NULL && xh != NULL);
+    for (size_t i = 0; i < n * 512; i++)
+        x[i] = kvc_bf16_to_f32(kv[i]);
+    kvc_audit a;
+    ck_assert_int_eq(kvc_stats_audit(x, n, 512, &a, NULL), KVC_OK);
+    ck_assert_uint_eq(dbits(m->audit.excess_kurtosis_abs), dbits(a.excess_kurtosis_abs));
+    ck_assert_uint_eq(dbits(m->audit.isotropy_variance_ratio), dbits(a.isotropy_variance_ratio));
+    ck_assert_uint_eq(dbits(m->audit.hadamard_post_variance_ratio),
+                      dbits(a.hadamard_post_variance_ratio));
+    ck_assert_uint_eq(dbits(m->audit.rms_wasserstein2_over_sigma_per_dim),
+                      dbits(a.rms_wasserstein2_over_sigma_per_dim));
+    ck_assert_uint_eq(m->audit.num_vectors, n);
+    ck_assert_int_eq(m->ncodec, 6);
+    for (int k = 0; k < 4; k++) {
+        kvc_kakeya_params p;
+        ck_assert_int_eq(kvc_kakeya_params_init(&p, k % 2 ? KVC_CODEC_E8 : KVC_CODEC_D4, 512,
+                                                k < 2 ? 10 : 38, NULL),
+                         KVC_OK);
+        size_t size = 0;
+        ck_assert_int_eq(kvc_kakeya_stream_size(&p, n, &size, NULL), KVC_OK);
+        ck_assert_int_eq(kvc_kakeya_roundtrip(&p, x, n, xh, NULL), KVC_OK);
+        expect_codec(&m->codec[k], g_codecs[k], (int64_t)g_acc[k], p.vector_bits, size, x, xh, n);
+    }
+    kvc_fp8_per64(x, n, xh);
+    expect_codec(&m->codec[4], "fp8_per64_baseline", 4224, -1, 0, x, xh, n);
+    kvc_fp8_ds_mla(x, n, xh);
+    expect_codec(&m->codec[5], "fp8_ds_mla", 4672, 4672, n * 584, x, xh, n);
+    ck_assert_ptr_eq(kvc_measure_find(m, "fp8_ds_mla"), &m->codec[5]);
+    ck_assert_ptr_null(kvc_measure_find(m, "v15_e8_Q11"));
+    free(x);
+    free(xh);
+}
+
+static const uint32_t g_q2[2] = {38, 10}; /* measured in the order given */
+
+static kvc_measure_spec full_spec(int strict)
+{
+    kvc_measure_spec sp;
+    memset(&sp, 0, sizeof sp);
+    sp.q = g_q2 + 1; /* 10 first, then 38: the order of g_codecs */
+    sp.nq = 1;
+    sp.with_d4 = sp.with_ds_mla = 1;
+    sp.strict = strict;
+    return sp;
+}
+
+START_TEST(measure_stream_composes)
+{
+    static const uint32_t q[2] = {10, 38};
+    kvc_measure_spec sp = full_spec(1);
+    sp.q = q;
+    sp.nq = 2;
+    const kvc_backend *be = kvc_backend_cpu();
+    kvc_measure_work *w = NULL;
+    ck_assert_int_eq(kvc_measure_work_create(be, &w, NULL), KVC_OK);
+    kvc_stream_measure *m = malloc(sizeof *m);
+    ck_assert_ptr_nonnull(m);
+    /* small, larger (the buffers grow), small again (they are reused) */
+    static const size_t sizes[3] = {16, 100, 16};
+    for (int t = 0; t < 3; t++) {
+        uint16_t *kv = random_stream(sizes[t], 11 + (uint64_t)t);
+        ck_assert_int_eq(kvc_measure_stream(w, &sp, 0, "s", kv, sizes[t], m, NULL), KVC_OK);
+        expect_measure(m, kv, sizes[t]);
+        /* the stream in backend memory: the same */
+        void *bkv = NULL;
+        size_t bytes = sizes[t] * 512 * sizeof *kv;
+        ck_assert_int_eq(be->mem_alloc(be, bytes, &bkv, NULL), KVC_OK);
+        ck_assert_int_eq(be->mem_upload(be, bkv, kv, bytes, NULL), KVC_OK);
+        ck_assert_int_eq(kvc_measure_stream(w, &sp, 0, "s", (const uint16_t *)bkv, sizes[t], m,
+                                            NULL),
+                         KVC_OK);
+        expect_measure(m, kv, sizes[t]);
+        be->mem_free(be, bkv);
+        free(kv);
+    }
+    /* sweep's selection: E8 per Q and the per-64 baseline only */
+    sp.with_d4 = sp.with_ds_mla = 0;
+    uint16_t *kv = random_stream(8, 5);
+    ck_assert_int_eq(kvc_measure_stream(w, &sp, 0, "s", kv, 8, m, NULL), KVC_OK);
+    ck_assert_int_eq(m->ncodec, 3);
+    ck_assert_str_eq(m->codec[0].name, "v15_e8_Q10");
+    ck_assert_str_eq(m->codec[1].name, "v15_e8_Q38");
+    ck_assert_str_eq(m->codec[2].name, "fp8_per64_baseline");
+    /* bad arguments */
+    static const uint32_t q0 = 0, q127 = 127;
+    sp.q = &q0;
+    ck_assert_int_eq(kvc_measure_stream(w, &sp, 0, "s", kv, 8, m, NULL), KVC_CODEC_PARAM);
+    sp.q = &q127;
+    ck_assert_int_eq(kvc_measure_stream(w, &sp, 0, "s", kv, 8, m, NULL), KVC_CODEC_PARAM);
+    sp.q = q;
+    ck_assert_int_eq(kvc_measure_stream(w, &sp, 0, "s", kv, 0, m, NULL), KVC_INVALID_ARGUMENT);
+    sp.nq = 0;
+    ck_assert_int_eq(kvc_measure_stream(w, &sp, 0, "s", kv, 8, m, NULL), KVC_INVALID_ARGUMENT);
+    free(kv);
+    free(m);
+    kvc_measure_work_destroy(w);
+}
+END_TEST
+
+/* A CPU table whose decoders flip one bit of their last output word: the
+ * comparison with the roundtrip (first_difference) must catch it. */
+static int g_tamper_codec, g_tamper_dsmla;
+
+static void flip_last(float *out, int64_t n)
+{
+    uint32_t u;
+    memcpy(&u, &out[n * 512 - 1], sizeof u);
+    u ^= 1u;
+    memcpy(&out[n * 512 - 1], &u, sizeof u);
+}
+
+static kvc_status bad_codec_decode(const kvc_backend *be, const struct kvc_kakeya_params *p,
+                                   const uint8_t *stream, size_t size, int64_t n, float *out,
+                                   kvc_error *err)
+{
+    kvc_status st = kvc_backend_cpu()->codec_decode(be, p, stream, size, n, out, err);
+    if (st == KVC_OK && g_tamper_codec)
+        flip_last(out, n);
+    return st;
+}
+
+static kvc_status bad_dsmla_decode(const kvc_backend *be, const uint8_t *rec, size_t size,
+                                   int64_t n, float *out, kvc_error *err)
+{
+    kvc_status st = kvc_backend_cpu()->fp8_ds_mla_decode(be, rec, size, n, out, err);
+    if (st == KVC_OK && g_tamper_dsmla)
+        flip_last(out, n);
+    return st;
+}
+
+START_TEST(measure_stream_catches_bad_decode)
+{
+    kvc_backend t = *kvc_backend_cpu();
+    t.codec_decode = bad_codec_decode;
+    t.fp8_ds_mla_decode = bad_dsmla_decode;
+    kvc_measure_work *w = NULL;
+    ck_assert_int_eq(kvc_measure_work_create(&t, &w, NULL), KVC_OK);
+    kvc_stream_measure *m = malloc(sizeof *m);
+    ck_assert_ptr_nonnull(m);
+    uint16_t *kv = random_stream(24, 3);
+    kvc_error err;
+    char buf[1024];
+    for (int which = 0; which < 2; which++) {
+        g_tamper_codec = which == 0;
+        g_tamper_dsmla = which == 1;
+        kvc_measure_spec sp = full_spec(1);
+        kvc_error_clear(&err);
+        ck_assert_int_eq(kvc_measure_stream(w, &sp, 7, "csa_pool_kv_ratio4", kv, 24, m, &err),
+                         KVC_INTERNAL);
+        const char *msg = kvc_error_format(&err, buf, sizeof buf);
+        ck_assert_msg(strstr(msg, "passage 7, csa_pool_kv_ratio4, ") != NULL, "%s", msg);
+        ck_assert_msg(strstr(msg, which == 0 ? "v14_d4_Q10" : "fp8_ds_mla") != NULL, "%s", msg);
+        /* not strict: recorded, and the measurement goes on */
+        sp = full_spec(0);
+        ck_assert_int_eq(kvc_measure_stream(w, &sp, 7, "csa_pool_kv_ratio4", kv, 24, m, NULL),
+                         KVC_OK);
+        ck_assert_int_eq(m->ncodec, 4);
+        ck_assert_int_eq(m->codec[0].matches_roundtrip, which != 0);
+        ck_assert_int_eq(m->codec[1].matches_roundtrip, which != 0);
+        ck_assert_int_eq(m->codec[2].matches_roundtrip, 1); /* per-64: no format */
+        ck_assert_int_eq(m->codec[3].matches_roundtrip, which != 1);
+    }
+    g_tamper_codec = g_tamper_dsmla = 0;
+    free(kv);
+    free(m);
+    kvc_measure_work_destroy(w);
+    /* a table without the comparison: refused before any work */
+    t.first_difference = NULL;
+    kvc_error_clear(&err);
+    ck_assert_int_eq(kvc_measure_work_create(&t, &w, &err), KVC_BACKEND_UNAVAILABLE);
+    ck_assert_ptr_null(w);
+}
+END_TEST
+
+/* ------------------------------------------------------------ two reports */
+
+/* doc (cJSON) with one number of the path replaced (scaled by 1.5), as text
+ * that reads back exactly for that number. */
+static char *with_number(const char *text, int passage, int stream, const char *codec,
+                         const char *key, double *was, double *now)
+{
+    cJSON *d = cJSON_Parse(text);
+    ck_assert_ptr_nonnull(d);
+    cJSON *so = cJSON_GetArrayItem(at(cJSON_GetArrayItem(at(d, "per_passage"), passage),
+                                      "results"),
+                                   stream);
+    cJSON *c = cJSON_GetObjectItemCaseSensitive(at(so, "codecs"), codec);
+    ck_assert_ptr_nonnull(c);
+    *was = num(c, key);
+    *now = *was * 1.5;
+    char buf[40];
+    snprintf(buf, sizeof buf, "%.17g", *now);
+    ck_assert(cJSON_ReplaceItemInObjectCaseSensitive(c, key, cJSON_CreateRaw(buf)));
+    char *out = cJSON_Print(d);
+    cJSON_Delete(d);
+    return out;
+}
+
+START_TEST(compare_reports)
+{
+    kvc_error err;
+    char buf[2048], want[256];
+    const char *a = g_audit[0];
+    ck_assert_int_eq(kvc_audit_compare_reports(a, "cpu-x", a, "cuda:0", NULL), KVC_OK);
+    /* the backend's names may differ, nothing else */
+    cJSON *d = cJSON_Parse(a);
+    cJSON *cfg = cJSON_GetObjectItemCaseSensitive(d, "config");
+    cJSON_ReplaceItemInObjectCaseSensitive(cfg, "streams_backend", cJSON_CreateString("cuda"));
+    cJSON_ReplaceItemInObjectCaseSensitive(cfg, "codec_backend", cJSON_CreateString("cuda"));
+    char *t1 = cJSON_Print(d);
+    cJSON_ReplaceItemInObjectCaseSensitive(cfg, "profile", cJSON_CreateString("v4"));
+    char *t2 = cJSON_Print(d);
+    cJSON_Delete(d);
+    /* the same printer on both sides (cJSON may round a number it prints) */
+    d = cJSON_Parse(a);
+    char *t0 = cJSON_Print(d);
+    cJSON_Delete(d);
+    ck_assert_int_eq(kvc_audit_compare_reports(t0, "cpu-x", t1, "cuda:0", NULL), KVC_OK);
+    kvc_error_clear(&err);
+    ck_assert_int_eq(kvc_audit_compare_reports(t0, "cpu-x", t2, "cuda:0", &err),
+                     KVC_BACKEND_MISMATCH);
+    ck_assert_ptr_nonnull(strstr(kvc_error_format(&err, buf, sizeof buf),
+                                 "config.profile: cpu-x \"stage075\", cuda:0 \"v4\""));
+    /* a number: its path, both values in decimal and hex */
+    double was, now;
+    char *t3 = with_number(a, 1, 1, "v15_e8_Q38", "rel_mse", &was, &now);
+    cJSON *p0 = cJSON_Parse(t0);
+    cJSON *so = cJSON_GetArrayItem(at(cJSON_GetArrayItem(at(p0, "per_passage"), 1), "results"), 1);
+    double printed = num(at(at(so, "codecs"), "v15_e8_Q38"), "rel_mse");
+    cJSON_Delete(p0);
+    kvc_error_clear(&err);
+    ck_assert_int_eq(kvc_audit_compare_reports(t0, "cpu-x", t3, "cuda:0", &err),
+                     KVC_BACKEND_MISMATCH);
+    const char *msg = kvc_error_format(&err, buf, sizeof buf);
+    ck_assert_int_eq(err.status, KVC_BACKEND_MISMATCH);
+    ck_assert_msg(strstr(msg, "per_passage[passage 1].results[csa_pool_kv_ratio4].codecs."
+                              "v15_e8_Q38.rel_mse") != NULL,
+                  "%s", msg);
+    snprintf(want, sizeof want, "cpu-x %.17g (0x%016llx), cuda:0 %.17g (0x%016llx)", printed,
+             (unsigned long long)dbits(printed), now, (unsigned long long)dbits(now));
+    ck_assert_msg(strstr(msg, want) != NULL, "%s\nlacks %s", msg, want);
+    /* a different run: refused; a key missing on one side: named */
+    ck_assert_int_eq(kvc_audit_compare_reports(a, "a", g_audit[1], "b", NULL),
+                     KVC_BACKEND_MISMATCH);
+    d = cJSON_Parse(a);
+    cJSON_DeleteItemFromObjectCaseSensitive(cJSON_GetObjectItemCaseSensitive(d, "config"),
+                                            "calibration_seed");
+    char *t4 = cJSON_Print(d);
+    cJSON_Delete(d);
+    kvc_error_clear(&err);
+    ck_assert_int_eq(kvc_audit_compare_reports(t0, "a", t4, "b", &err), KVC_BACKEND_MISMATCH);
+    ck_assert_ptr_nonnull(strstr(kvc_error_format(&err, buf, sizeof buf), "config.calibration_seed"));
+    ck_assert_int_eq(kvc_audit_compare_reports("{", "a", a, "b", NULL), KVC_INTERNAL);
+    free(t0);
+    free(t1);
+    free(t2);
+    free(t3);
+    free(t4);
+}
+END_TEST
+
 START_TEST(parse_lists)
 {
     uint32_t q[8];
@@ -367,6 +677,9 @@ static Suite *suite(void)
     tcase_add_loop_test(tc, golden_pin, 0, 3);
     tcase_add_test(tc, parse_lists);
     tcase_add_test(tc, bad_inputs);
+    tcase_add_test(tc, measure_stream_composes);
+    tcase_add_test(tc, measure_stream_catches_bad_decode);
+    tcase_add_test(tc, compare_reports);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -11,6 +11,11 @@
  *   back (the KakeyaLattice stream, the 584-byte fp8_ds_mla records) and
  *   must give the roundtrip's bytes exactly.
  *
+ * The measurement itself is kvc_measure_stream (stats/audit_run.h), the
+ * one `kvcert audit` makes, run on the CPU table (not strict: a decode
+ * that differs is tallied into bitstream.matches_roundtrip); this file only
+ * lays its results out as certify reports them and tallies the bitstreams.
+ *
  * Results (into the object given to kvc__cert_measure_finish):
  *   report                 kvcert-report/1 per-passage, aggregated
  *                          (stats/published.h; t table as published)
@@ -30,17 +35,16 @@
 #include "codec/bits.h"
 #include "codec/fp8block.h"
 #include "codec/kakeya.h"
-#include "core/formats.h"
+#include "core/backend.h"
 #include "stats/aggregate.h"
+#include "stats/audit_run.h"
 #include "stats/audit.h"
 #include "stats/bits.h"
-#include "stats/metrics.h"
 #include "stats/published.h"
 #include "v4/pipeline.h"
 
 #define MAX_Q 16
 #define MAX_CODECS (2 * MAX_Q + 2)
-#define DS_MLA_BITS 4672 /* 584 bytes per token (SPEC 7.1) */
 
 typedef struct codec_tally {
     char name[KVC_REPORT_NAME_MAX];
@@ -52,14 +56,14 @@ typedef struct codec_tally {
 struct kvc__cert_measure {
     size_t nq;
     int q[MAX_Q];
+    uint32_t uq[MAX_Q];
     kvc_kakeya_params *kp; /* [2 * nq]: D4 at each Q, then E8 */
     size_t ncodec;         /* 2 nq + 2 */
     codec_tally tally[MAX_CODECS];
     cJSON *doc;            /* the kvcert-report/1 being built */
     cJSON *passages;       /* its per_passage array */
-    float *x, *xhat, *back; /* [rows, 512] scratch */
-    uint8_t *stream;
-    size_t cap_rows, cap_stream;
+    kvc_measure_work *work; /* the shared per-stream measurement (stats/audit_run.h) */
+    kvc_stream_measure sm;
 };
 
 static const char *const audit_names[] = {"excess_kurtosis_abs", "isotropy_variance_ratio",
@@ -72,10 +76,7 @@ void kvc__cert_measure_destroy(kvc__cert_measure *m)
         return;
     cJSON_Delete(m->doc);
     free(m->kp);
-    free(m->x);
-    free(m->xhat);
-    free(m->back);
-    free(m->stream);
+    kvc_measure_work_destroy(m->work);
     free(m);
 }
 
@@ -90,8 +91,17 @@ kvc_status kvc__cert_measure_create(const int *q, size_t nq, const char *profile
         return kvc_error_set(err, KVC_NOMEM, "cannot allocate the measurements");
     m->nq = nq;
     memcpy(m->q, q, nq * sizeof *q);
+    for (size_t i = 0; i < nq; i++)
+        m->uq[i] = (uint32_t)q[i];
     m->kp = calloc(2 * nq, sizeof *m->kp);
     m->doc = cJSON_CreateObject();
+    /* the measurements run on the CPU table, whatever backend made the
+     * streams (certify compares the streams themselves across backends) */
+    kvc_status wst = kvc_measure_work_create(kvc_backend_cpu(), &m->work, err);
+    if (wst != KVC_OK) {
+        kvc__cert_measure_destroy(m);
+        return wst;
+    }
     if (m->kp == NULL || m->doc == NULL) {
         kvc__cert_measure_destroy(m);
         return kvc_error_set(err, KVC_NOMEM, "cannot allocate the measurements");
@@ -135,68 +145,33 @@ kvc_status kvc__cert_measure_create(const int *q, size_t nq, const char *profile
     return KVC_OK;
 }
 
-static kvc_status reserve(kvc__cert_measure *m, size_t rows, size_t stream_bytes, kvc_error *err)
+/* One codec's per-passage entry. */
+static kvc_status add_metrics(cJSON *codecs, const char *name, int64_t bits,
+                              const kvc_measured_codec *c, kvc_error *err)
 {
-    if (rows > m->cap_rows) {
-        size_t n = rows * KVC_V4_HEAD_DIM;
-        free(m->x);
-        free(m->xhat);
-        free(m->back);
-        m->x = malloc(n * sizeof(float));
-        m->xhat = malloc(n * sizeof(float));
-        m->back = malloc(n * sizeof(float));
-        m->cap_rows = rows;
-        if (m->x == NULL || m->xhat == NULL || m->back == NULL) {
-            m->cap_rows = 0;
-            return kvc_error_set(err, KVC_NOMEM, "%zu vectors", rows);
-        }
-    }
-    if (stream_bytes > m->cap_stream) {
-        free(m->stream);
-        m->stream = malloc(stream_bytes);
-        m->cap_stream = m->stream != NULL ? stream_bytes : 0;
-        if (m->stream == NULL)
-            return kvc_error_set(err, KVC_NOMEM, "a stream of %zu bytes", stream_bytes);
-    }
+    cJSON *o = cJSON_AddObjectToObject(codecs, name);
+    if (o == NULL || cJSON_AddNumberToObject(o, "bits_per_vector", (double)bits) == NULL ||
+        cJSON_AddNumberToObject(o, "rel_mse", c->rel_mse) == NULL ||
+        cJSON_AddNumberToObject(o, "cos_sim", c->cos_sim) == NULL)
+        return kvc_error_set(err, KVC_NOMEM, "cannot build the per-passage results");
     return KVC_OK;
 }
 
-static int add_metrics(cJSON *codecs, const char *name, int64_t bits, const float *x,
-                       const float *xhat, size_t rows, kvc_error *err, kvc_status *st)
+/* One stream of one passage: audit, every codec, its bitstream
+ * (kvc_measure_stream, not strict: a decode that differs from its
+ * roundtrip is tallied and reported as matches_roundtrip = false). */
+static kvc_status measure_stream(kvc__cert_measure *m, int64_t passage, const char *name,
+                                 const uint16_t *kv, size_t rows, cJSON *results, kvc_error *err)
 {
-    kvc_recon_metrics rm;
-    *st = kvc_stats_recon(x, xhat, rows, KVC_V4_HEAD_DIM, &rm, err);
-    if (*st != KVC_OK)
-        return -1;
-    cJSON *c = cJSON_AddObjectToObject(codecs, name);
-    if (c == NULL || cJSON_AddNumberToObject(c, "bits_per_vector", (double)bits) == NULL ||
-        cJSON_AddNumberToObject(c, "rel_mse", rm.rel_mse) == NULL ||
-        cJSON_AddNumberToObject(c, "cos_sim", rm.cos_sim) == NULL) {
-        *st = kvc_error_set(err, KVC_NOMEM, "cannot build the per-passage results");
-        return -1;
-    }
-    return 0;
-}
-
-/* One stream of one passage: audit, every codec, its bitstream. */
-static kvc_status measure_stream(kvc__cert_measure *m, const char *name, const uint16_t *kv,
-                                 size_t rows, cJSON *results, kvc_error *err)
-{
-    size_t n = rows * KVC_V4_HEAD_DIM;
-    size_t stream_max = rows * 584; /* the largest record: fp8_ds_mla */
-    for (size_t k = 0; k < 2 * m->nq; k++) {
-        size_t sz = 0;
-        kvc_status st = kvc_kakeya_stream_size(&m->kp[k], rows, &sz, err);
-        if (st != KVC_OK)
-            return st;
-        if (sz > stream_max)
-            stream_max = sz;
-    }
-    kvc_status st = reserve(m, rows, stream_max, err);
+    kvc_measure_spec spec;
+    memset(&spec, 0, sizeof spec);
+    spec.q = m->uq;
+    spec.nq = m->nq;
+    spec.with_d4 = spec.with_ds_mla = 1;
+    spec.strict = 0;
+    kvc_status st = kvc_measure_stream(m->work, &spec, passage, name, kv, rows, &m->sm, err);
     if (st != KVC_OK)
         return st;
-    for (size_t i = 0; i < n; i++)
-        m->x[i] = kvc_bf16_to_f32(kv[i]);
     cJSON *so = cJSON_CreateObject();
     if (so == NULL || !cJSON_AddItemToArray(results, so))
         return kvc_error_set(err, KVC_NOMEM, "cannot build the per-passage results");
@@ -205,52 +180,25 @@ static kvc_status measure_stream(kvc__cert_measure *m, const char *name, const u
     cJSON *codecs = cJSON_AddObjectToObject(so, "codecs");
     if (audit == NULL || codecs == NULL)
         return kvc_error_set(err, KVC_NOMEM, "cannot build the per-passage results");
-    kvc_audit a;
-    st = kvc_stats_audit(m->x, rows, KVC_V4_HEAD_DIM, &a, err);
-    if (st != KVC_OK)
-        return st;
-    const double av[] = {a.excess_kurtosis_abs, a.isotropy_variance_ratio,
-                         a.hadamard_post_variance_ratio, a.rms_wasserstein2_over_sigma_per_dim};
+    const kvc_audit *a = &m->sm.audit;
+    const double av[] = {a->excess_kurtosis_abs, a->isotropy_variance_ratio,
+                         a->hadamard_post_variance_ratio, a->rms_wasserstein2_over_sigma_per_dim};
     for (int i = 0; i < 4; i++)
         cJSON_AddNumberToObject(audit, audit_names[i], av[i]);
-    cJSON_AddNumberToObject(audit, "num_vectors", (double)a.num_vectors);
-    cJSON_AddNumberToObject(audit, "D", (double)a.dim);
-    for (size_t k = 0; k < 2 * m->nq; k++) {
-        const kvc_kakeya_params *p = &m->kp[k];
-        size_t sz = 0;
-        st = kvc_kakeya_roundtrip(p, m->x, rows, m->xhat, err);
-        if (st == KVC_OK)
-            st = kvc_kakeya_stream_size(p, rows, &sz, err);
-        if (st == KVC_OK)
-            st = kvc_kakeya_encode(p, m->x, rows, m->stream, sz, err);
-        if (st == KVC_OK)
-            st = kvc_kakeya_decode(p, m->stream, sz, rows, m->back, err);
-        if (st != KVC_OK)
-            return st;
+    cJSON_AddNumberToObject(audit, "num_vectors", (double)a->num_vectors);
+    cJSON_AddNumberToObject(audit, "D", (double)a->dim);
+    /* D4 at each Q, then E8, then the two FP8 formats: the tally's order */
+    for (size_t k = 0; k < m->ncodec; k++) {
+        const kvc_measured_codec *c = kvc_measure_find(&m->sm, m->tally[k].name);
+        if (c == NULL)
+            return kvc_error_set(err, KVC_INTERNAL, "codec %s was not measured",
+                                 m->tally[k].name);
         m->tally[k].vectors += rows;
-        m->tally[k].bytes += sz;
-        m->tally[k].matches &= memcmp(m->xhat, m->back, n * sizeof(float)) == 0;
-        if (add_metrics(codecs, m->tally[k].name, p->accounted_bits, m->x, m->xhat, rows, err,
-                        &st) != 0)
+        m->tally[k].bytes += c->stream_bytes;
+        m->tally[k].matches &= c->matches_roundtrip;
+        if ((st = add_metrics(codecs, m->tally[k].name, c->accounted_bits, c, err)) != KVC_OK)
             return st;
     }
-    size_t kb = 2 * m->nq;
-    kvc_fp8_per64(m->x, rows, m->xhat);
-    m->tally[kb].vectors += rows;
-    if (add_metrics(codecs, m->tally[kb].name, 8 * KVC_V4_HEAD_DIM + (KVC_V4_HEAD_DIM / 64) * 16,
-                    m->x, m->xhat, rows, err, &st) != 0)
-        return st;
-    kvc_fp8_ds_mla(m->x, rows, m->xhat);
-    kvc_fp8_ds_mla_encode(m->x, rows, m->stream);
-    st = kvc_fp8_ds_mla_decode(m->stream, rows * 584, rows, m->back, err);
-    if (st != KVC_OK)
-        return st;
-    m->tally[kb + 1].vectors += rows;
-    m->tally[kb + 1].bytes += rows * 584;
-    m->tally[kb + 1].matches &= memcmp(m->xhat, m->back, n * sizeof(float)) == 0;
-    if (add_metrics(codecs, m->tally[kb + 1].name, DS_MLA_BITS, m->x, m->xhat, rows, err, &st) !=
-        0)
-        return st;
     return KVC_OK;
 }
 
@@ -267,8 +215,8 @@ kvc_status kvc__cert_measure_passage(void *arg, int64_t passage, const kvc_v4_st
     cJSON_AddNumberToObject(po, "passage_id", (double)passage);
     for (int i = 0; i < KVC_V4_NSTREAMS; i++) {
         size_t rows = (size_t)(s->seq_len / kvc_v4_stream_ratio((kvc_v4_stream)i));
-        kvc_status st = measure_stream(m, kvc_v4_stream_name((kvc_v4_stream)i), s->kv[i], rows,
-                                       results, err);
+        kvc_status st = measure_stream(m, passage, kvc_v4_stream_name((kvc_v4_stream)i),
+                                       s->kv[i], rows, results, err);
         if (st != KVC_OK)
             return st;
     }
@@ -371,9 +319,9 @@ kvc_status kvc__cert_measure_finish(kvc__cert_measure *m, cJSON *out, kvc_error 
             accounted = m->kp[k].accounted_bits;
             realized = m->kp[k].vector_bits;
         } else if (k == 2 * m->nq) {
-            accounted = realized = 8 * KVC_V4_HEAD_DIM + (KVC_V4_HEAD_DIM / 64) * 16;
+            accounted = realized = KVC_FP8_PER64_BITS;
         } else {
-            accounted = realized = DS_MLA_BITS;
+            accounted = realized = KVC_FP8_DS_MLA_BITS;
         }
         cJSON *b = cJSON_AddObjectToObject(bits, m->tally[k].name);
         if (b == NULL)

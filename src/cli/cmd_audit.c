@@ -23,7 +23,7 @@ static void help(FILE *out, int sweep)
     const char *cmd = sweep ? "sweep" : "audit";
     fprintf(out,
             "usage: kvcert %s --shards DIR --hidden FILE [--profile P] [--q LIST]\n"
-            "                    [--passages LIST] [--backend cpu|cuda] [--out FILE] [--json]\n"
+            "                    [--passages LIST] [--backend cpu|cuda|both] [--out FILE] [--json]\n"
             "\n",
             cmd);
     if (!sweep)
@@ -58,18 +58,26 @@ static void help(FILE *out, int sweep)
             "  --profile P       stage075 (default), intended, or v4\n"
             "  --q LIST          Q values, e.g. 10,38 (1..126, each once; default %s)\n"
             "  --passages LIST   passages to run, e.g. 0,2,5-7 (default: all)\n"
-            "  --backend B       cpu (default) or cuda: where the KV streams are computed.\n"
-            "                    The codecs, metrics and audit run on the CPU for now.\n"
+            "  --backend B       cpu (default), cuda (CUDA device 0), or both. The whole\n"
+            "                    run is on that backend: the KV streams, the audit, the\n"
+            "                    codecs, their bitstreams and the metrics (the Gaussian\n"
+            "                    calibration row is always computed on the CPU). both:\n"
+            "                    the whole run on the CPU and on CUDA, failing unless the\n"
+            "                    two reports are identical bit for bit (the first\n"
+            "                    differing field is named, with both values in decimal\n"
+            "                    and as hex binary64; nothing is written); the report\n"
+            "                    written or printed is the CPU's\n"
             "  --out FILE        write the JSON report there (whole or not at all)\n"
             "  --json            print the JSON report on stdout instead of the table\n"
             "  -h, --help        this text\n"
             "\n"
             "A progress bar is drawn on stderr when it is a terminal.\n"
             "\n"
-            "Exit status: 0 success, 2 usage error (bad flag, Q or passage list, unknown\n"
-            "profile, a build without CUDA asked for cuda), 3 bad input or I/O (missing\n"
-            "shard or tensor, bad hidden states, unwritable output), no CUDA device, or\n"
-            "an internal failure (a bitstream that does not decode to its roundtrip).\n",
+            "Exit status: 0 success, 1 the CPU and CUDA reports differ (--backend both),\n"
+            "2 usage error (bad flag, Q or passage list, unknown profile, a build without\n"
+            "CUDA asked for cuda or both), 3 bad input or I/O (missing shard or tensor,\n"
+            "bad hidden states, unwritable output), no CUDA device, a CUDA failure, or an\n"
+            "internal failure (a bitstream that does not decode to its roundtrip).\n",
             sweep ? "1,2,3,4,6,8,10,14,19,24,38,76" : "10,38");
 }
 
@@ -184,10 +192,38 @@ static void print_sweep_table(const cJSON *doc)
 
 /* ------------------------------------------------------------ the command */
 
+typedef enum backend_choice { BACKEND_CPU, BACKEND_CUDA, BACKEND_BOTH } backend_choice;
+
 typedef struct audit_args {
     const char *shards, *hidden, *profile, *passages, *out, *q;
-    int cuda, json;
+    backend_choice backend;
+    int json;
 } audit_args;
+
+/* One whole run on be into *json. */
+static kvc_status run_on(int sweep, const audit_args *a, const kvc_profile *prof,
+                         const uint32_t *q, size_t nq, const kvc_backend *be, const char *name,
+                         char **json, kvc_error *err)
+{
+    const char *cmd = sweep ? "sweep" : "audit";
+    kvc_cli_progress *bar = NULL;
+    kvc_audit_run_options o;
+    memset(&o, 0, sizeof o);
+    o.mode = sweep ? KVC_AUDIT_MODE_SWEEP : KVC_AUDIT_MODE_AUDIT;
+    o.profile = prof;
+    o.q = q;
+    o.nq = nq;
+    o.passages = a->passages;
+    o.backend_name = name;
+    if (kvc_cli_stderr_is_tty()) {
+        bar = kvc_cli_progress_create_on(stderr, cmd, 1, 0.1);
+        o.progress = kvc_cli_progress_update;
+        o.progress_ctx = bar;
+    }
+    kvc_status st = kvc_audit_run(be, a->shards, a->hidden, &o, json, err);
+    kvc_cli_progress_finish(bar);
+    return st;
+}
 
 static int run_audit(int sweep, const audit_args *a, const kvc_profile *prof, const uint32_t *q,
                      size_t nq)
@@ -197,10 +233,9 @@ static int run_audit(int sweep, const audit_args *a, const kvc_profile *prof, co
     kvc_error_clear(&err);
     kvc_backend *cuda = NULL;
     kvc_atomic_file *af = NULL;
-    kvc_cli_progress *bar = NULL;
-    char *json = NULL;
+    char *json = NULL, *json2 = NULL;
     int rc = KVC_EXIT_OK;
-    if (a->cuda) {
+    if (a->backend != BACKEND_CPU) {
         kvc_status st = kvc_backend_cuda_create(0, &cuda, &err);
         if (st != KVC_OK) {
             rc = kvc_cli_fail(cmd, &err);
@@ -212,22 +247,17 @@ static int run_audit(int sweep, const audit_args *a, const kvc_profile *prof, co
         rc = kvc_cli_fail(cmd, &err);
         goto done;
     }
-    kvc_audit_run_options o;
-    memset(&o, 0, sizeof o);
-    o.mode = sweep ? KVC_AUDIT_MODE_SWEEP : KVC_AUDIT_MODE_AUDIT;
-    o.profile = prof;
-    o.q = q;
-    o.nq = nq;
-    o.passages = a->passages;
-    o.backend_name = a->cuda ? "cuda" : "cpu";
-    if (kvc_cli_stderr_is_tty()) {
-        bar = kvc_cli_progress_create_on(stderr, cmd, 1, 0.1);
-        o.progress = kvc_cli_progress_update;
-        o.progress_ctx = bar;
+    kvc_status st;
+    if (a->backend == BACKEND_CUDA)
+        st = run_on(sweep, a, prof, q, nq, cuda, "cuda", &json, &err);
+    else
+        st = run_on(sweep, a, prof, q, nq, kvc_backend_cpu(), "cpu", &json, &err);
+    if (st == KVC_OK && a->backend == BACKEND_BOTH) {
+        st = run_on(sweep, a, prof, q, nq, cuda, "cuda", &json2, &err);
+        if (st == KVC_OK)
+            st = kvc_audit_compare_reports(json, kvc_backend_cpu()->name, json2, cuda->name,
+                                           &err);
     }
-    kvc_status st = kvc_audit_run(a->cuda ? cuda : kvc_backend_cpu(), a->shards, a->hidden, &o,
-                                  &json, &err);
-    kvc_cli_progress_finish(bar);
     if (st != KVC_OK) {
         rc = kvc_cli_fail(cmd, &err);
         goto done;
@@ -261,10 +291,14 @@ static int run_audit(int sweep, const audit_args *a, const kvc_profile *prof, co
             print_audit_table(doc);
         cJSON_Delete(doc);
     }
+    if (a->backend == BACKEND_BOTH) /* stderr under --json: stdout holds the report */
+        fprintf(a->json ? stderr : stdout, "backends %s and %s: the reports are identical\n",
+                kvc_backend_cpu()->name, cuda->name);
 done:
     if (af != NULL)
         kvc_atomic_abort(af);
     free(json);
+    free(json2);
     kvc_backend_cuda_destroy(cuda);
     return rc;
 }
@@ -310,11 +344,14 @@ int kvc__cli_audit_main(int sweep, int argc, char **argv)
             break;
         case 'b':
             if (strcmp(optarg, "cpu") == 0)
-                a.cuda = 0;
+                a.backend = BACKEND_CPU;
             else if (strcmp(optarg, "cuda") == 0)
-                a.cuda = 1;
+                a.backend = BACKEND_CUDA;
+            else if (strcmp(optarg, "both") == 0)
+                a.backend = BACKEND_BOTH;
             else
-                return kvc_cli_usage_error(cmd, "unknown --backend '%s' (cpu, cuda)", optarg);
+                return kvc_cli_usage_error(cmd, "unknown --backend '%s' (cpu, cuda, both)",
+                                           optarg);
             break;
         case 'h':
             help(stdout, sweep);

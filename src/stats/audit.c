@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "codec/hadamard.h"
+#include "core/backend.h"
 #include "stats/metrics.h"
 
 int kvc_audit_gate_fires(const kvc_audit *a, kvc_audit_gate gate)
@@ -223,65 +224,124 @@ static double variance_ratio(const double *var, size_t d)
     return hi / lo;
 }
 
-kvc_status kvc_stats_audit(const float *x, size_t n, int d, kvc_audit *out, kvc_error *err)
+/* The metrics of the stream from its moments (host arithmetic on d values). */
+static void stream_metrics(const double *var_raw, const double *m4, size_t dd, double *var,
+                           double *per_dim, kvc_audit *out)
 {
-    if (n == 0 || x == NULL || out == NULL || kvc_hadamard_log2(d) < 0)
+    for (size_t j = 0; j < dd; j++)
+        var[j] = (var_raw[j] < 1e-12) ? 1e-12 : var_raw[j];
+    for (size_t j = 0; j < dd; j++)
+        per_dim[j] = fabs(m4[j] / (var[j] * var[j]) - 3.0);
+    out->excess_kurtosis_abs = kvc_stats_lane_sum(per_dim, dd) / (double)dd;
+    out->isotropy_variance_ratio = variance_ratio(var, dd);
+}
+
+static kvc_status need_op(const void *op, const kvc_backend *be, const char *name,
+                          kvc_error *err)
+{
+    if (op != NULL)
+        return KVC_OK;
+    return kvc_error_set(err, KVC_BACKEND_UNAVAILABLE, "backend %s has no %s operation",
+                         be->name != NULL ? be->name : "?", name);
+}
+
+static kvc_status audit_args(const kvc_backend *be, const float *x, size_t n, int d,
+                             const kvc_audit *out, kvc_error *err)
+{
+    if (be == NULL || n == 0 || x == NULL || out == NULL || kvc_hadamard_log2(d) < 0)
         return kvc_error_set(err, KVC_INVALID_ARGUMENT,
                              "audit of %zu vectors of %d dims (a power of two up to 4096)", n, d);
-    size_t dd = (size_t)d;
-    if (n > SIZE_MAX / dd / sizeof(float))
+    if (n > SIZE_MAX / (size_t)d / sizeof(double) || n > (size_t)INT64_MAX / (size_t)d)
         return kvc_error_set(err, KVC_LIMIT, "audit of %zu vectors", n);
-    double *lanes = malloc(dd * KVC_LANES * sizeof *lanes);
-    double *buf = malloc(4 * dd * sizeof *buf);
-    double *per_dim = malloc(dd * sizeof *per_dim);
-    double *col = malloc(n * sizeof *col);
-    float *y = malloc(n * dd * sizeof *y);
-    if (lanes == NULL || buf == NULL || per_dim == NULL || col == NULL || y == NULL) {
-        free(lanes);
-        free(buf);
-        free(per_dim);
-        free(col);
-        free(y);
-        return kvc_error_set(err, KVC_NOMEM, "audit of %zu x %d", n, d);
-    }
-    col_moments m = {buf, buf + dd, buf + 2 * dd, buf + 3 * dd};
+    kvc_status st = need_op((const void *)be->column_moments, be, "column_moments", err);
+    if (st == KVC_OK)
+        st = need_op((const void *)be->hadamard_rows, be, "hadamard_rows", err);
+    if (st == KVC_OK)
+        st = need_op((const void *)be->abs_scaled, be, "abs_scaled", err);
+    if (st == KVC_OK)
+        st = need_op((const void *)be->column_quantile, be, "column_quantile", err);
+    return st;
+}
+
+kvc_status kvc__stats_audit_work(const kvc_backend *be, const float *x, size_t n, int d,
+                                 float *y, double *a, kvc_audit *out, kvc_error *err)
+{
+    kvc_status st = audit_args(be, x, n, d, out, err);
+    if (st != KVC_OK)
+        return st;
+    size_t dd = (size_t)d;
+    int64_t nn = (int64_t)n;
+    double *buf = malloc(6 * dd * sizeof *buf);
+    if (buf == NULL)
+        return kvc_error_set(err, KVC_NOMEM, "audit of %d dims", d);
+    double *mu = buf, *var_raw = buf + dd, *m4 = buf + 2 * dd, *var = buf + 3 * dd,
+           *per_dim = buf + 4 * dd, *sigma = buf + 5 * dd;
 
     /* the stream itself */
-    column_moments(x, n, dd, lanes, &m);
-    for (size_t j = 0; j < dd; j++)
-        per_dim[j] = fabs(m.kurt[j] - 3.0);
-    out->excess_kurtosis_abs = kvc_stats_lane_sum(per_dim, dd) / (double)dd;
-    out->isotropy_variance_ratio = variance_ratio(m.var, dd);
+    st = be->column_moments(be, x, nn, d, mu, var_raw, m4, err);
+    if (st == KVC_OK)
+        stream_metrics(var_raw, m4, dd, var, per_dim, out);
 
-    /* Y = X H */
-    float c = kvc_hadamard_scale(d);
-    memcpy(y, x, n * dd * sizeof *y);
-    for (size_t i = 0; i < n; i++)
-        kvc_hadamard_f32(y + i * dd, d, c);
-    column_moments(y, n, dd, lanes, &m);
-    out->hadamard_post_variance_ratio = variance_ratio(m.var, dd);
-
-    /* W2 / sigma proxy */
-    for (size_t j = 0; j < dd; j++) {
-        double sigma = sqrt(m.var_raw[j]);
-        if (sigma < 1e-6)
-            sigma = 1e-6;
-        for (size_t i = 0; i < n; i++)
-            col[i] = kvc_abs_scaled(y[i * dd + j], sigma);
-        qsort(col, n, sizeof *col, cmp_double);
-        double p = kvc_stats_quantile_linear(col, n, 0.99);
-        double r = p / 2.326 - 1.0;
-        per_dim[j] = r * r;
+    /* Y = X H (for d = 1, H = (1): the multiply by c = 1 is exact) */
+    const float *yy = x;
+    if (st == KVC_OK && d > 1) {
+        st = be->hadamard_rows(be, x, nn, d, y, err);
+        yy = y;
     }
-    out->rms_wasserstein2_over_sigma_per_dim = sqrt(kvc_stats_lane_sum(per_dim, dd) / (double)dd);
-    out->num_vectors = (uint64_t)n;
-    out->dim = d;
-    free(lanes);
+    if (st == KVC_OK)
+        st = be->column_moments(be, yy, nn, d, mu, var_raw, m4, err);
+    if (st == KVC_OK) {
+        for (size_t j = 0; j < dd; j++)
+            var[j] = (var_raw[j] < 1e-12) ? 1e-12 : var_raw[j];
+        out->hadamard_post_variance_ratio = variance_ratio(var, dd);
+        /* W2 / sigma proxy */
+        for (size_t j = 0; j < dd; j++) {
+            sigma[j] = sqrt(var_raw[j]);
+            if (sigma[j] < 1e-6)
+                sigma[j] = 1e-6;
+        }
+        st = be->abs_scaled(be, yy, nn, d, sigma, a, err);
+    }
+    if (st == KVC_OK)
+        st = be->column_quantile(be, a, nn, d, 0.99, per_dim, err);
+    if (st == KVC_OK) {
+        for (size_t j = 0; j < dd; j++) {
+            double r = per_dim[j] / 2.326 - 1.0;
+            per_dim[j] = r * r;
+        }
+        out->rms_wasserstein2_over_sigma_per_dim =
+            sqrt(kvc_stats_lane_sum(per_dim, dd) / (double)dd);
+        out->num_vectors = (uint64_t)n;
+        out->dim = d;
+    }
     free(buf);
-    free(per_dim);
-    free(col);
-    free(y);
-    return KVC_OK;
+    return st;
+}
+
+kvc_status kvc_stats_audit_on(const kvc_backend *be, const float *x, size_t n, int d,
+                              kvc_audit *out, kvc_error *err)
+{
+    kvc_status st = audit_args(be, x, n, d, out, err);
+    if (st != KVC_OK)
+        return st;
+    if (be->mem_alloc == NULL || be->mem_free == NULL)
+        return kvc_error_set(err, KVC_BACKEND_UNAVAILABLE, "backend %s has no memory",
+                             be->name != NULL ? be->name : "?");
+    size_t count = n * (size_t)d;
+    void *y = NULL, *a = NULL;
+    st = be->mem_alloc(be, count * sizeof(float), &y, err);
+    if (st == KVC_OK)
+        st = be->mem_alloc(be, count * sizeof(double), &a, err);
+    if (st == KVC_OK)
+        st = kvc__stats_audit_work(be, x, n, d, (float *)y, (double *)a, out, err);
+    be->mem_free(be, a);
+    be->mem_free(be, y);
+    return st;
+}
+
+kvc_status kvc_stats_audit(const float *x, size_t n, int d, kvc_audit *out, kvc_error *err)
+{
+    return kvc_stats_audit_on(kvc_backend_cpu(), x, n, d, out, err);
 }
 
 kvc_status kvc_stats_audit_gaussian(size_t n, int d, uint64_t seed, kvc_audit *out,

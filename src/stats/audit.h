@@ -37,6 +37,8 @@
 extern "C" {
 #endif
 
+struct kvc_backend; /* core/backend.h */
+
 #define KVC_AUDIT_GATE_KURT 0.5
 #define KVC_AUDIT_GATE_ISO 1.5
 #define KVC_AUDIT_GATE_HAD 1.5
@@ -69,6 +71,21 @@ const char *kvc_audit_gate_name(kvc_audit_gate gate);
 /* The audit of x [n, d]. KVC_INVALID_ARGUMENT for n == 0 or d not a power
  * of two in 1..4096; KVC_NOMEM. */
 kvc_status kvc_stats_audit(const float *x, size_t n, int d, kvc_audit *out, kvc_error *err);
+
+/* The same audit composed from a backend's operations (core/backend.h:
+ * column_moments, hadamard_rows, abs_scaled, column_quantile), only the
+ * per-dim results (d values) coming back to the host: x is host or backend
+ * memory of be. Every backend gives the bits of kvc_stats_audit, which is
+ * this on kvc_backend_cpu(). Work space ([n, d] binary32 and binary64) is
+ * taken with be->mem_alloc for the call. KVC_BACKEND_UNAVAILABLE when be
+ * lacks one of the operations; the backend's own failures. */
+kvc_status kvc_stats_audit_on(const struct kvc_backend *be, const float *x, size_t n, int d,
+                              kvc_audit *out, kvc_error *err);
+
+/* kvc_stats_audit_on with the caller's work space: y [n, d] binary32 and
+ * a [n, d] binary64, host or backend memory of be (neither overlapping x). */
+kvc_status kvc__stats_audit_work(const struct kvc_backend *be, const float *x, size_t n, int d,
+                                 float *y, double *a, kvc_audit *out, kvc_error *err);
 
 /* The calibration row: the audit of n x d Gaussian values from seed. */
 kvc_status kvc_stats_audit_gaussian(size_t n, int d, uint64_t seed, kvc_audit *out,

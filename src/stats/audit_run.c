@@ -15,7 +15,6 @@
 #include "codec/bits.h"
 #include "codec/fp8block.h"
 #include "codec/kakeya.h"
-#include "core/formats.h"
 #include "stats/audit.h"
 #include "stats/bits.h"
 #include "stats/metrics.h"
@@ -137,117 +136,266 @@ static void gates_json(cJSON *o, const kvc_audit *a, int *ok)
 
 /* ------------------------------------------------------------ one stream */
 
-typedef struct work {
-    float *x, *y, *z;
-    uint8_t *bytes;
+struct kvc_measure_work {
+    const kvc_backend *be;
+    float *x, *y, *z; /* [cap_vec, 512] binary32: the stream, a roundtrip, a decode */
+    double *a;        /* [cap_vec, 512] binary64: the audit's W2 input */
+    uint8_t *bytes;   /* a bitstream */
     size_t cap_vec, cap_bytes;
-} work;
+};
 
-static kvc_status work_reserve(work *w, size_t n, size_t bytes, kvc_error *err)
+static void work_release(kvc_measure_work *w)
 {
+    const kvc_backend *be = w->be;
+    be->mem_free(be, w->x);
+    be->mem_free(be, w->y);
+    be->mem_free(be, w->z);
+    be->mem_free(be, w->a);
+    w->x = w->y = w->z = NULL;
+    w->a = NULL;
+    w->cap_vec = 0;
+}
+
+static kvc_status work_reserve(kvc_measure_work *w, size_t n, size_t bytes, kvc_error *err)
+{
+    const kvc_backend *be = w->be;
+    kvc_status st = KVC_OK;
     if (n > w->cap_vec) {
-        float *a = realloc(w->x, n * KVC_V4_HEAD_DIM * sizeof(float));
-        if (a != NULL)
-            w->x = a;
-        float *b = a != NULL ? realloc(w->y, n * KVC_V4_HEAD_DIM * sizeof(float)) : NULL;
-        if (b != NULL)
-            w->y = b;
-        float *c = b != NULL ? realloc(w->z, n * KVC_V4_HEAD_DIM * sizeof(float)) : NULL;
-        if (c == NULL)
-            return kvc_error_set(err, KVC_NOMEM, "%zu vectors of codec work space", n);
-        w->z = c;
+        work_release(w);
+        if (n > SIZE_MAX / KVC_V4_HEAD_DIM / sizeof(double))
+            return kvc_error_set(err, KVC_LIMIT, "%zu vectors of codec work space", n);
+        size_t fb = n * KVC_V4_HEAD_DIM * sizeof(float);
+        void *x = NULL, *y = NULL, *z = NULL, *a = NULL;
+        if ((st = be->mem_alloc(be, fb, &x, err)) == KVC_OK &&
+            (st = be->mem_alloc(be, fb, &y, err)) == KVC_OK &&
+            (st = be->mem_alloc(be, fb, &z, err)) == KVC_OK)
+            st = be->mem_alloc(be, 2 * fb, &a, err);
+        w->x = (float *)x;
+        w->y = (float *)y;
+        w->z = (float *)z;
+        w->a = (double *)a;
+        if (st != KVC_OK) {
+            work_release(w);
+            return st;
+        }
         w->cap_vec = n;
     }
     if (bytes > w->cap_bytes) {
-        uint8_t *d = realloc(w->bytes, bytes);
-        if (d == NULL)
-            return kvc_error_set(err, KVC_NOMEM, "%zu bytes of bitstream", bytes);
-        w->bytes = d;
+        be->mem_free(be, w->bytes);
+        w->bytes = NULL;
+        w->cap_bytes = 0;
+        void *b = NULL;
+        if ((st = be->mem_alloc(be, bytes, &b, err)) != KVC_OK)
+            return st;
+        w->bytes = (uint8_t *)b;
         w->cap_bytes = bytes;
     }
     return KVC_OK;
 }
 
-static void work_free(work *w)
+kvc_status kvc_measure_work_create(const kvc_backend *be, kvc_measure_work **out,
+                                   kvc_error *err)
 {
-    free(w->x);
-    free(w->y);
-    free(w->z);
-    free(w->bytes);
+    *out = NULL;
+    if (be == NULL)
+        return kvc_error_set(err, KVC_INVALID_ARGUMENT, "no backend");
+    if (be->mem_alloc == NULL || be->mem_free == NULL || be->widen_bf16 == NULL ||
+        be->codec_roundtrip == NULL || be->codec_encode == NULL || be->codec_decode == NULL ||
+        be->fp8_per64 == NULL || be->fp8_ds_mla == NULL || be->fp8_ds_mla_encode == NULL ||
+        be->fp8_ds_mla_decode == NULL || be->first_difference == NULL ||
+        be->recon_metrics == NULL)
+        return kvc_error_set(err, KVC_BACKEND_UNAVAILABLE,
+                             "backend %s lacks the codec or memory operations",
+                             be->name != NULL ? be->name : "?");
+    kvc_measure_work *w = calloc(1, sizeof *w);
+    if (w == NULL)
+        return kvc_error_set(err, KVC_NOMEM, "codec work space");
+    w->be = be;
+    *out = w;
+    return KVC_OK;
 }
 
-/* One codec's entry: accounted (and realized) bits, rel_mse, cos_sim. */
-static kvc_status codec_entry(cJSON *codecs, const char *name, int64_t accounted,
-                              int64_t realized, const float *x, const float *xhat, size_t n,
-                              double *rel_mse, kvc_error *err)
+void kvc_measure_work_destroy(kvc_measure_work *w)
+{
+    if (w == NULL)
+        return;
+    work_release(w);
+    w->be->mem_free(w->be, w->bytes);
+    free(w);
+}
+
+const kvc_measured_codec *kvc_measure_find(const kvc_stream_measure *m, const char *name)
+{
+    for (size_t k = 0; k < m->ncodec; k++)
+        if (strcmp(m->codec[k].name, name) == 0)
+            return &m->codec[k];
+    return NULL;
+}
+
+/* rel_mse and cos_sim of w->y against the stream w->x. */
+static kvc_status metrics_of(kvc_measure_work *w, size_t n, kvc_measured_codec *c,
+                             kvc_error *err)
 {
     kvc_recon_metrics m;
-    kvc_status st = kvc_stats_recon(x, xhat, n, KVC_V4_HEAD_DIM, &m, err);
-    if (st != KVC_OK)
-        return st;
-    int ok = 1;
-    cJSON *o = jobj(codecs, name, &ok);
-    jnum(o, "bits_per_vector", (double)accounted, &ok);
-    if (realized >= 0)
-        jnum(o, "bits_realized", (double)realized, &ok);
-    jnum(o, "rel_mse", m.rel_mse, &ok);
-    jnum(o, "cos_sim", m.cos_sim, &ok);
-    *rel_mse = m.rel_mse;
-    return ok ? KVC_OK : kvc_error_set(err, KVC_NOMEM, "building the report");
+    kvc_status st = w->be->recon_metrics(w->be, w->x, w->y, (int64_t)n, KVC_V4_HEAD_DIM, &m, err);
+    if (st == KVC_OK) {
+        c->rel_mse = m.rel_mse;
+        c->cos_sim = m.cos_sim;
+    }
+    return st;
+}
+
+/* Whether the decode w->z equals the roundtrip w->y bit for bit. */
+static kvc_status same_as_roundtrip(kvc_measure_work *w, size_t n, int *same, kvc_error *err)
+{
+    int64_t first = -1;
+    kvc_status st = w->be->first_difference(w->be, w->y, w->z, (int64_t)n * KVC_V4_HEAD_DIM,
+                                            &first, err);
+    *same = first == -1;
+    return st;
 }
 
 /* The KakeyaLattice codec kind at Q: roundtrip, then encode + decode,
  * which must reproduce the roundtrip bit for bit. */
-static kvc_status lattice_codec(cJSON *codecs, kvc_codec_kind kind, uint32_t q, const char *stream,
-                                int64_t passage, size_t n, work *w, double *rel_mse,
+static kvc_status lattice_codec(kvc_measure_work *w, const kvc_measure_spec *spec,
+                                kvc_codec_kind kind, uint32_t q, const char *stream,
+                                int64_t passage, size_t n, kvc_measured_codec *c,
                                 kvc_error *err)
 {
+    const kvc_backend *be = w->be;
     kvc_kakeya_params p;
-    char name[32];
-    snprintf(name, sizeof name, kind == KVC_CODEC_E8 ? "v15_e8_Q%u" : "v14_d4_Q%u", (unsigned)q);
+    snprintf(c->name, sizeof c->name, kind == KVC_CODEC_E8 ? "v15_e8_Q%u" : "v14_d4_Q%u",
+             (unsigned)q);
     kvc_status st = kvc_kakeya_params_init(&p, kind, KVC_V4_HEAD_DIM, (int)q, err);
     if (st == KVC_OK)
-        st = kvc_kakeya_roundtrip(&p, w->x, n, w->y, err);
+        st = be->codec_roundtrip(be, &p, w->x, (int64_t)n, w->y, err);
     if (st != KVC_OK)
         return st;
-    int64_t realized = -1;
+    c->accounted_bits = p.accounted_bits;
+    c->realized_bits = -1;
+    c->stream_bytes = 0;
+    c->matches_roundtrip = 1;
     if (p.has_stream) {
         size_t size = 0;
         if ((st = kvc_kakeya_stream_size(&p, n, &size, err)) != KVC_OK ||
             (st = work_reserve(w, n, size, err)) != KVC_OK ||
-            (st = kvc_kakeya_encode(&p, w->x, n, w->bytes, size, err)) != KVC_OK ||
-            (st = kvc_kakeya_decode(&p, w->bytes, size, n, w->z, err)) != KVC_OK)
+            (st = be->codec_encode(be, &p, w->x, (int64_t)n, w->bytes, size, err)) != KVC_OK ||
+            (st = be->codec_decode(be, &p, w->bytes, size, (int64_t)n, w->z, err)) != KVC_OK ||
+            (st = same_as_roundtrip(w, n, &c->matches_roundtrip, err)) != KVC_OK)
             return st;
-        if (memcmp(w->y, w->z, n * KVC_V4_HEAD_DIM * sizeof(float)) != 0)
+        if (!c->matches_roundtrip && spec->strict)
             return kvc_error_set(err, KVC_INTERNAL,
                                  "passage %lld, %s, %s: decode(encode(x)) differs from the "
                                  "roundtrip",
-                                 (long long)passage, stream, name);
-        realized = p.vector_bits;
+                                 (long long)passage, stream, c->name);
+        c->realized_bits = p.vector_bits;
+        c->stream_bytes = size;
     }
-    return codec_entry(codecs, name, p.accounted_bits, realized, w->x, w->y, n, rel_mse, err);
+    return metrics_of(w, n, c, err);
+}
+
+/* fp8_per64_baseline: simulated (no byte format). */
+static kvc_status per64_codec(kvc_measure_work *w, size_t n, kvc_measured_codec *c,
+                              kvc_error *err)
+{
+    snprintf(c->name, sizeof c->name, "%s", FP8_NAME);
+    c->accounted_bits = KVC_FP8_PER64_BITS;
+    c->realized_bits = -1;
+    c->stream_bytes = 0;
+    c->matches_roundtrip = 1;
+    kvc_status st = w->be->fp8_per64(w->be, w->x, (int64_t)n, w->y, err);
+    return st == KVC_OK ? metrics_of(w, n, c, err) : st;
 }
 
 /* fp8_ds_mla: 584-byte records encoded and decoded; the decode must equal
  * the simulation. */
-static kvc_status dsmla_codec(cJSON *codecs, const char *stream, int64_t passage, size_t n,
-                              work *w, double *rel_mse, kvc_error *err)
+static kvc_status dsmla_codec(kvc_measure_work *w, const kvc_measure_spec *spec,
+                              const char *stream, int64_t passage, size_t n,
+                              kvc_measured_codec *c, kvc_error *err)
 {
+    const kvc_backend *be = w->be;
     size_t size = n * KVC_FP8_DS_MLA_BYTES;
+    snprintf(c->name, sizeof c->name, "%s", DSMLA_NAME);
+    c->accounted_bits = c->realized_bits = KVC_FP8_DS_MLA_BITS;
+    c->stream_bytes = size;
     kvc_status st = work_reserve(w, n, size, err);
+    if (st == KVC_OK)
+        st = be->fp8_ds_mla(be, w->x, (int64_t)n, w->y, err);
+    if (st == KVC_OK)
+        st = be->fp8_ds_mla_encode(be, w->x, (int64_t)n, w->bytes, err);
+    if (st == KVC_OK)
+        st = be->fp8_ds_mla_decode(be, w->bytes, size, (int64_t)n, w->z, err);
+    if (st == KVC_OK)
+        st = same_as_roundtrip(w, n, &c->matches_roundtrip, err);
     if (st != KVC_OK)
         return st;
-    kvc_fp8_ds_mla(w->x, n, w->y);
-    kvc_fp8_ds_mla_encode(w->x, n, w->bytes);
-    if ((st = kvc_fp8_ds_mla_decode(w->bytes, size, n, w->z, err)) != KVC_OK)
-        return st;
-    if (memcmp(w->y, w->z, n * KVC_V4_HEAD_DIM * sizeof(float)) != 0)
+    if (!c->matches_roundtrip && spec->strict)
         return kvc_error_set(err, KVC_INTERNAL,
                              "passage %lld, %s, fp8_ds_mla: the decoded records differ from "
                              "the simulation",
                              (long long)passage, stream);
-    return codec_entry(codecs, DSMLA_NAME, KVC_FP8_DS_MLA_BITS, KVC_FP8_DS_MLA_BITS, w->x, w->y,
-                       n, rel_mse, err);
+    return metrics_of(w, n, c, err);
+}
+
+kvc_status kvc_measure_stream(kvc_measure_work *w, const kvc_measure_spec *spec,
+                              int64_t passage, const char *stream, const uint16_t *kv, size_t n,
+                              kvc_stream_measure *out, kvc_error *err)
+{
+    if (spec == NULL || spec->nq == 0 || spec->nq > KVC_AUDIT_RUN_MAX_Q || kv == NULL ||
+        n == 0 || out == NULL)
+        return kvc_error_set(err, KVC_INVALID_ARGUMENT, "measurement of %zu vectors", n);
+    for (size_t k = 0; k < spec->nq; k++)
+        if (spec->q[k] < 1 || spec->q[k] > KVC_KAKEYA_BITSTREAM_Q_MAX)
+            return kvc_error_set(err, KVC_CODEC_PARAM, "Q = %u (1..%d)", (unsigned)spec->q[k],
+                                 KVC_KAKEYA_BITSTREAM_Q_MAX);
+    const kvc_backend *be = w->be;
+    memset(out, 0, sizeof *out);
+    /* the largest bitstream of the spec, so that the buffers grow at most
+     * once per stream size (the first stream of a run is the largest) */
+    size_t bytes = spec->with_ds_mla ? n * KVC_FP8_DS_MLA_BYTES : 0;
+    kvc_status st = KVC_OK;
+    for (size_t k = 0; st == KVC_OK && k < 2 * spec->nq; k++) {
+        kvc_kakeya_params p;
+        size_t size = 0;
+        if (k < spec->nq && !spec->with_d4)
+            continue;
+        st = kvc_kakeya_params_init(&p, k < spec->nq ? KVC_CODEC_D4 : KVC_CODEC_E8,
+                                    KVC_V4_HEAD_DIM, (int)spec->q[k % spec->nq], err);
+        if (st == KVC_OK && p.has_stream)
+            st = kvc_kakeya_stream_size(&p, n, &size, err);
+        if (size > bytes)
+            bytes = size;
+    }
+    if (st == KVC_OK)
+        st = work_reserve(w, n, bytes, err);
+    if (st == KVC_OK)
+        st = be->widen_bf16(be, kv, (int64_t)(n * KVC_V4_HEAD_DIM), w->x, err);
+    if (st == KVC_OK)
+        st = kvc__stats_audit_work(be, w->x, n, KVC_V4_HEAD_DIM, w->y, w->a, &out->audit, err);
+    for (size_t k = 0; st == KVC_OK && k < spec->nq; k++) {
+        if (spec->with_d4)
+            st = lattice_codec(w, spec, KVC_CODEC_D4, spec->q[k], stream, passage, n,
+                               &out->codec[out->ncodec++], err);
+        if (st == KVC_OK)
+            st = lattice_codec(w, spec, KVC_CODEC_E8, spec->q[k], stream, passage, n,
+                               &out->codec[out->ncodec++], err);
+    }
+    if (st == KVC_OK)
+        st = per64_codec(w, n, &out->codec[out->ncodec++], err);
+    if (st == KVC_OK && spec->with_ds_mla)
+        st = dsmla_codec(w, spec, stream, passage, n, &out->codec[out->ncodec++], err);
+    return st;
+}
+
+/* One codec's entry in the report. */
+static void codec_json(cJSON *codecs, const kvc_measured_codec *c, int *ok)
+{
+    cJSON *o = jobj(codecs, c->name, ok);
+    jnum(o, "bits_per_vector", (double)c->accounted_bits, ok);
+    if (c->realized_bits >= 0)
+        jnum(o, "bits_realized", (double)c->realized_bits, ok);
+    jnum(o, "rel_mse", c->rel_mse, ok);
+    jnum(o, "cos_sim", c->cos_sim, ok);
 }
 
 typedef struct calib_cache {
@@ -258,29 +406,35 @@ typedef struct calib_cache {
 
 /* One stream of one passage: its result object, appended to results. */
 static kvc_status stream_result(const kvc_audit_run_options *opt, const uint16_t *kv, size_t n,
-                                int si, int64_t passage, calib_cache *cal, work *w,
+                                int si, int64_t passage, calib_cache *cal, kvc_measure_work *w,
                                 cJSON *results, kvc_error *err)
 {
     const char *sname = kvc_v4_stream_name((kvc_v4_stream)si);
-    kvc_status st = work_reserve(w, n, 0, err);
-    if (st != KVC_OK)
-        return st;
-    for (size_t i = 0; i < n * KVC_V4_HEAD_DIM; i++)
-        w->x[i] = kvc_bf16_to_f32(kv[i]);
-    kvc_audit a;
-    if ((st = kvc_stats_audit(w->x, n, KVC_V4_HEAD_DIM, &a, err)) != KVC_OK)
-        return st;
-    if (!cal->have[si] || cal->n[si] != n) {
-        if ((st = kvc_stats_audit_gaussian(n, KVC_V4_HEAD_DIM, KVC_AUDIT_CALIBRATION_SEED,
-                                           &cal->a[si], err)) != KVC_OK)
-            return st;
-        cal->have[si] = 1;
+    kvc_measure_spec spec;
+    memset(&spec, 0, sizeof spec);
+    spec.q = opt->q;
+    spec.nq = opt->nq;
+    spec.with_d4 = spec.with_ds_mla = opt->mode == KVC_AUDIT_MODE_AUDIT;
+    spec.strict = 1;
+    kvc_stream_measure *m = malloc(sizeof *m);
+    if (m == NULL)
+        return kvc_error_set(err, KVC_NOMEM, "a stream's measurements");
+    kvc_status st = kvc_measure_stream(w, &spec, passage, sname, kv, n, m, err);
+    if (st == KVC_OK && (!cal->have[si] || cal->n[si] != n)) {
+        st = kvc_stats_audit_gaussian(n, KVC_V4_HEAD_DIM, KVC_AUDIT_CALIBRATION_SEED,
+                                      &cal->a[si], err);
+        cal->have[si] = st == KVC_OK;
         cal->n[si] = n;
+    }
+    if (st != KVC_OK) {
+        free(m);
+        return st;
     }
     int ok = 1;
     cJSON *so = cJSON_CreateObject();
     if (so == NULL || !cJSON_AddItemToArray(results, so)) {
         cJSON_Delete(so);
+        free(m);
         return kvc_error_set(err, KVC_NOMEM, "building the report");
     }
     if (cJSON_AddStringToObject(so, "stream", sname) == NULL)
@@ -290,41 +444,19 @@ static kvc_status stream_result(const kvc_audit_run_options *opt, const uint16_t
         !cJSON_AddItemToArray(shape, cJSON_CreateNumber((double)n)) ||
         !cJSON_AddItemToArray(shape, cJSON_CreateNumber((double)KVC_V4_HEAD_DIM)))
         ok = 0;
-    audit_json(jobj(so, "audit", &ok), &a, &ok);
-    gates_json(jobj(so, "audit_gates", &ok), &a, &ok);
+    audit_json(jobj(so, "audit", &ok), &m->audit, &ok);
+    gates_json(jobj(so, "audit_gates", &ok), &m->audit, &ok);
     audit_json(jobj(so, "audit_calibration", &ok), &cal->a[si], &ok);
     cJSON *codecs = jobj(so, "codecs", &ok);
-    if (!ok)
-        return kvc_error_set(err, KVC_NOMEM, "building the report");
-    /* codec rel_mse values, for the per-passage ratios */
-    double rm[2 * KVC_AUDIT_RUN_MAX_Q + 2];
-    char names[2 * KVC_AUDIT_RUN_MAX_Q + 2][32];
-    size_t nc = 0;
-    for (size_t k = 0; k < opt->nq; k++) {
-        if (opt->mode == KVC_AUDIT_MODE_AUDIT) {
-            if ((st = lattice_codec(codecs, KVC_CODEC_D4, opt->q[k], sname, passage, n, w,
-                                    &rm[nc], err)) != KVC_OK)
-                return st;
-            snprintf(names[nc++], sizeof names[0], "v14_d4_Q%u", (unsigned)opt->q[k]);
-        }
-        if ((st = lattice_codec(codecs, KVC_CODEC_E8, opt->q[k], sname, passage, n, w, &rm[nc],
-                                err)) != KVC_OK)
-            return st;
-        snprintf(names[nc++], sizeof names[0], "v15_e8_Q%u", (unsigned)opt->q[k]);
-    }
-    double fp8;
-    kvc_fp8_per64(w->x, n, w->y);
-    if ((st = codec_entry(codecs, FP8_NAME, KVC_FP8_PER64_BITS, -1, w->x, w->y, n, &fp8, err)) !=
-        KVC_OK)
-        return st;
-    if (opt->mode == KVC_AUDIT_MODE_AUDIT) {
-        if ((st = dsmla_codec(codecs, sname, passage, n, w, &rm[nc], err)) != KVC_OK)
-            return st;
-        snprintf(names[nc++], sizeof names[0], "%s", DSMLA_NAME);
-    }
-    cJSON *ratios = jobj(so, "ratios_vs_fp8", &ok);
-    for (size_t k = 0; k < nc; k++)
-        jnum(ratios, names[k], rm[k] / fp8, &ok); /* one rounded division, as aggregate.h */
+    for (size_t k = 0; ok && k < m->ncodec; k++)
+        codec_json(codecs, &m->codec[k], &ok);
+    /* per-passage ratios vs fp8_per64: one rounded division, as aggregate.h */
+    const kvc_measured_codec *fp8 = kvc_measure_find(m, FP8_NAME);
+    cJSON *ratios = ok ? jobj(so, "ratios_vs_fp8", &ok) : NULL;
+    for (size_t k = 0; ok && k < m->ncodec; k++)
+        if (&m->codec[k] != fp8)
+            jnum(ratios, m->codec[k].name, m->codec[k].rel_mse / fp8->rel_mse, &ok);
+    free(m);
     return ok ? KVC_OK : kvc_error_set(err, KVC_NOMEM, "building the report");
 }
 
@@ -335,7 +467,7 @@ typedef struct run {
     kvc_v4_model *model;
     float *xh;
     unsigned char *sel;
-    work w;
+    kvc_measure_work *w;
     cJSON *pp; /* the per_passage array */
     calib_cache cal;
 } run;
@@ -346,7 +478,7 @@ static void run_free(run *r)
     kvc_v4_model_destroy(r->model);
     free(r->xh);
     free(r->sel);
-    work_free(&r->w);
+    kvc_measure_work_destroy(r->w);
     cJSON_Delete(r->pp);
 }
 
@@ -370,7 +502,8 @@ static kvc_status run_passages(const kvc_backend *be, const char *shards, const 
         return kvc_error_set(err, KVC_USAGE,
                              "bad passage list '%s' (indices or ranges below %lld, each once)",
                              opt->passages, (long long)np);
-    if ((st = kvc_v4_model_load(be, shards, &r->model, err)) != KVC_OK)
+    if ((st = kvc_v4_model_load(be, shards, &r->model, err)) != KVC_OK ||
+        (st = kvc_measure_work_create(be, &r->w, err)) != KVC_OK)
         return st;
     uint64_t total = 0, done = 0;
     for (int64_t p = 0; p < np; p++)
@@ -378,22 +511,22 @@ static kvc_status run_passages(const kvc_backend *be, const char *shards, const 
     for (int64_t p = 0; p < np; p++) {
         if (!r->sel[p])
             continue;
-        kvc_v4_streams s;
-        memset(&s, 0, sizeof s);
+        uint16_t *kv[KVC_V4_NSTREAMS] = {NULL, NULL, NULL};
         if ((st = kvc_v4_hidden_read(r->hidden, p, r->xh, err)) != KVC_OK ||
-            (st = kvc_v4_streams_compute(r->model, opt->profile, r->xh, S, &s, err)) != KVC_OK)
+            (st = kvc_v4_streams_compute_on(r->model, opt->profile, r->xh, S, kv, err)) !=
+                KVC_OK)
             return st;
         cJSON *po = cJSON_CreateObject();
         cJSON *results = po != NULL ? cJSON_AddArrayToObject(po, "results") : NULL;
         if (po == NULL || !cJSON_AddItemToArray(r->pp, po) || results == NULL ||
             cJSON_AddNumberToObject(po, "passage_id", (double)p) == NULL) {
-            kvc_v4_streams_free(&s);
+            kvc_v4_streams_free_on(r->model, kv);
             return kvc_error_set(err, KVC_NOMEM, "building the report");
         }
         for (int i = 0; i < KVC_V4_NSTREAMS && st == KVC_OK; i++)
-            st = stream_result(opt, s.kv[i], (size_t)(S / kvc_v4_stream_ratio((kvc_v4_stream)i)),
-                               i, p, &r->cal, &r->w, results, err);
-        kvc_v4_streams_free(&s);
+            st = stream_result(opt, kv[i], (size_t)(S / kvc_v4_stream_ratio((kvc_v4_stream)i)), i,
+                               p, &r->cal, r->w, results, err);
+        kvc_v4_streams_free_on(r->model, kv);
         if (st != KVC_OK)
             return st;
         if (opt->progress != NULL)
@@ -549,7 +682,8 @@ static kvc_status decorate(cJSON *doc, const run *r, const kvc_audit_run_options
                                      cJSON_GetObjectItemCaseSensitive(po, "passage_id")->valuedouble));
     cJSON_AddStringToObject(cfg, "streams_backend",
                             opt->backend_name != NULL ? opt->backend_name : "cpu");
-    cJSON_AddStringToObject(cfg, "codec_backend", "cpu");
+    cJSON_AddStringToObject(cfg, "codec_backend",
+                            opt->backend_name != NULL ? opt->backend_name : "cpu");
     char seed[24];
     snprintf(seed, sizeof seed, "0x%016llx", (unsigned long long)KVC_AUDIT_CALIBRATION_SEED);
     cJSON_AddStringToObject(cfg, "calibration_seed", seed);
@@ -654,5 +788,147 @@ done:
     kvc_report_destroy(rep);
     kvc_report_destroy(rep2);
     run_free(&r);
+    return st;
+}
+
+/* ------------------------------------------------------------ two reports */
+
+typedef struct diff_ctx {
+    char path[512];
+    const char *name_a, *name_b;
+    kvc_error *err;
+} diff_ctx;
+
+static uint64_t bits_of(double v)
+{
+    uint64_t u;
+    memcpy(&u, &v, sizeof u);
+    return u;
+}
+
+/* Appends ".key", "[label]" or "[index]" to the path; the path is cut
+ * (never overrun) when long. Returns the length before. */
+static size_t path_key(diff_ctx *c, const char *key)
+{
+    size_t len = strlen(c->path);
+    snprintf(c->path + len, sizeof c->path - len, "%s%s", len > 0 ? "." : "", key);
+    return len;
+}
+
+static void path_label(diff_ctx *c, const char *label)
+{
+    size_t len = strlen(c->path);
+    snprintf(c->path + len, sizeof c->path - len, "[%s]", label);
+}
+
+static void path_index(diff_ctx *c, const char *what, long long i)
+{
+    size_t len = strlen(c->path);
+    snprintf(c->path + len, sizeof c->path - len, "[%s%lld]", what, i);
+}
+
+/* A config key that names the backend (and so differs by design). */
+static int backend_key(const char *path)
+{
+    return strcmp(path, "config.streams_backend") == 0 ||
+           strcmp(path, "config.codec_backend") == 0;
+}
+
+static kvc_status diff_mismatch(diff_ctx *c, const cJSON *a, const cJSON *b)
+{
+    if (cJSON_IsNumber(a) && cJSON_IsNumber(b))
+        return kvc_error_set(c->err, KVC_BACKEND_MISMATCH,
+                             "the reports differ at %s: %s %.17g (0x%016llx), %s %.17g "
+                             "(0x%016llx)",
+                             c->path, c->name_a, a->valuedouble,
+                             (unsigned long long)bits_of(a->valuedouble), c->name_b,
+                             b->valuedouble, (unsigned long long)bits_of(b->valuedouble));
+    char *ta = a != NULL ? cJSON_PrintUnformatted(a) : NULL;
+    char *tb = b != NULL ? cJSON_PrintUnformatted(b) : NULL;
+    kvc_status st = kvc_error_set(c->err, KVC_BACKEND_MISMATCH,
+                                  "the reports differ at %s: %s %.80s, %s %.80s", c->path,
+                                  c->name_a, ta != NULL ? ta : "(absent)", c->name_b,
+                                  tb != NULL ? tb : "(absent)");
+    cJSON_free(ta);
+    cJSON_free(tb);
+    return st;
+}
+
+/* The label of an array element: its passage or stream when it has one. */
+static void element_label(diff_ctx *c, const cJSON *e, int i)
+{
+    const cJSON *pid = cJSON_GetObjectItemCaseSensitive(e, "passage_id");
+    const cJSON *sn = cJSON_GetObjectItemCaseSensitive(e, "stream");
+    if (cJSON_IsNumber(pid))
+        path_index(c, "passage ", (long long)pid->valuedouble);
+    else if (cJSON_IsString(sn))
+        path_label(c, sn->valuestring);
+    else
+        path_index(c, "", (long long)i);
+}
+
+static kvc_status diff_node(diff_ctx *c, const cJSON *a, const cJSON *b)
+{
+    if ((a->type & 0xFF) != (b->type & 0xFF))
+        return diff_mismatch(c, a, b);
+    if (cJSON_IsNumber(a))
+        return bits_of(a->valuedouble) == bits_of(b->valuedouble) ? KVC_OK
+                                                                   : diff_mismatch(c, a, b);
+    if (cJSON_IsString(a))
+        return strcmp(a->valuestring, b->valuestring) == 0 || backend_key(c->path)
+                   ? KVC_OK
+                   : diff_mismatch(c, a, b);
+    if (cJSON_IsArray(a) || cJSON_IsObject(a)) {
+        const cJSON *x = a->child, *y = b->child;
+        int i = 0;
+        for (; x != NULL && y != NULL; x = x->next, y = y->next, i++) {
+            size_t len;
+            if (cJSON_IsObject(a)) {
+                if (strcmp(x->string, y->string) != 0) {
+                    len = path_key(c, x->string);
+                    kvc_status st = diff_mismatch(c, x, NULL);
+                    c->path[len] = '\0';
+                    return st;
+                }
+                len = path_key(c, x->string);
+            } else {
+                len = strlen(c->path);
+                element_label(c, x, i);
+            }
+            kvc_status st = diff_node(c, x, y);
+            if (st != KVC_OK)
+                return st;
+            c->path[len] = '\0';
+        }
+        if (x != NULL || y != NULL) {
+            const cJSON *e = x != NULL ? x : y;
+            if (cJSON_IsObject(a))
+                path_key(c, e->string);
+            else
+                element_label(c, e, i);
+            return diff_mismatch(c, x, y);
+        }
+        return KVC_OK;
+    }
+    return KVC_OK; /* true, false, null of the same type */
+}
+
+kvc_status kvc_audit_compare_reports(const char *a, const char *name_a, const char *b,
+                                     const char *name_b, kvc_error *err)
+{
+    cJSON *ja = cJSON_Parse(a), *jb = cJSON_Parse(b);
+    kvc_status st;
+    if (ja == NULL || jb == NULL) {
+        st = kvc_error_set(err, KVC_INTERNAL, "a report does not parse");
+    } else {
+        diff_ctx c;
+        memset(&c, 0, sizeof c);
+        c.name_a = name_a;
+        c.name_b = name_b;
+        c.err = err;
+        st = diff_node(&c, ja, jb);
+    }
+    cJSON_Delete(ja);
+    cJSON_Delete(jb);
     return st;
 }

@@ -55,3 +55,10 @@ tests_check_audit_run_SOURCES = tests/check_audit_run.c tests/testutil.h
 tests_check_audit_run_CFLAGS = $(TEST_CFLAGS) $(CJSON_CFLAGS)
 tests_check_audit_run_LDADD = $(TEST_LDADD) $(CJSON_LIBS)
 EXTRA_DIST += tests/audit_cli.sh
+
+## the same on CUDA against the CPU table (exit 77 without a device)
+check_PROGRAMS += tests/check_cuda_audit
+TESTS += tests/check_cuda_audit
+tests_check_cuda_audit_SOURCES = tests/check_cuda_audit.c tests/testutil.h
+tests_check_cuda_audit_CFLAGS = $(TEST_CFLAGS)
+tests_check_cuda_audit_LDADD = $(TEST_LDADD)

@@ -17,8 +17,17 @@
  * 3. one passage's three streams (S = 2048, `kvcert synth` seed-1 shards
  *    made in a temporary folder) on the CUDA backend and on the CPU
  *    backend, per profile; the model is loaded once, outside the timing.
- *    The backend table takes host arrays, so the GPU time includes every
- *    operation's copies in and out (wall clock of the host call).
+ *    "host in/out": binary32 input from the host, streams back to the
+ *    host (kvc_v4_streams_compute); "resident": input already in backend
+ *    memory, streams left there (kvc_v4_streams_compute_resident).
+ * 5. the whole 8-passage pipeline as `kvcert audit` runs it, shards loaded
+ *    first: per passage the streams from the hidden file's bf16 bytes,
+ *    then per stream kvc_measure_stream (the audit; D4 and E8 at Q = 10
+ *    and 38: roundtrip, encode, decode, decode == roundtrip; fp8_per64;
+ *    fp8_ds_mla: simulation, encode, decode; the metrics), then the
+ *    aggregation over the 8 passages (mean, std, CI of every rel_mse and
+ *    ratio to fp8_per64, the layer-weighted E8 Q38 ratio). CUDA and CPU
+ *    backend in the same run; their results are compared bit for bit.
  * 4. the KakeyaLattice roundtrip (E8 and D4, Q = 38) of 1 M vectors x 512
  *    on device memory (kvc_cuda_codec_roundtrip_device) against
  *    cudaMemcpy device-to-device of the same 2 GiB, both as bytes read +
@@ -40,6 +49,8 @@
 #include "codec/kakeya.h"
 #include "core/backend.h"
 #include "kernels/cuda_backend.h"
+#include "stats/aggregate.h"
+#include "stats/audit_run.h"
 #include "v4/pipeline.h"
 #include "v4/profile.h"
 #include "v4/synth.h"
@@ -480,6 +491,171 @@ static void bench_passage(kvc_backend *gpu)
     rmdir(dir);
 }
 
+/* ------------------------------------------------------------ 8 passages */
+
+#define P8 8
+
+typedef struct pipe8 {
+    kvc_stream_measure ms[P8][KVC_V4_NSTREAMS];
+    kvc_stats_agg agg[KVC_V4_NSTREAMS][KVC_MEASURE_MAX_CODECS]; /* ratio to fp8_per64 */
+    double lw_mean, lw_hw; /* layer-weighted E8 Q38 / fp8_per64 */
+} pipe8;
+
+/* Aggregation (stats/aggregate.h, published t table, exact sums): per
+ * stream and codec the per-passage ratio rel_mse / fp8_per64's. */
+static void aggregate8(pipe8 *r)
+{
+    double mean[KVC_ROLE_COUNT], hw[KVC_ROLE_COUNT], w[KVC_ROLE_COUNT];
+    for (int i = 0; i < KVC_V4_NSTREAMS; i++) {
+        const kvc_stream_measure *m0 = &r->ms[0][i];
+        for (size_t c = 0; c < m0->ncodec; c++) {
+            double v[P8];
+            for (int p = 0; p < P8; p++)
+                v[p] = r->ms[p][i].codec[c].rel_mse /
+                       kvc_measure_find(&r->ms[p][i], "fp8_per64_baseline")->rel_mse;
+            kvc_stats_aggregate(v, P8, NULL, &r->agg[i][c]);
+            if (strcmp(m0->codec[c].name, "v15_e8_Q38") == 0) {
+                mean[i] = r->agg[i][c].mean;
+                hw[i] = r->agg[i][c].ci95_hw;
+            }
+        }
+    }
+    kvc_stats_default_layers(w);
+    KV(kvc_stats_layer_weighted(mean, hw, w, &r->lw_mean, &r->lw_hw, &e_));
+}
+
+/* The 8 passages on m's backend; x8 non-NULL: binary32 inputs already in
+ * backend memory (resident), else the hidden file's bf16 bytes. */
+static double run8(const kvc_v4_model *m, kvc_measure_work *w, const kvc_v4_hidden *h,
+                   float *const *x8, const kvc_profile *prof, int64_t S, pipe8 *r)
+{
+    static const uint32_t q[2] = {10, 38};
+    const kvc_measure_spec spec = {q, 2, 1, 1, 1};
+    double t0 = now();
+    for (int p = 0; p < P8; p++) {
+        uint16_t *kv[KVC_V4_NSTREAMS];
+        if (x8 != NULL)
+            KV(kvc_v4_streams_compute_resident(m, prof, x8[p], S, kv, &e_));
+        else
+            KV(kvc_v4_streams_compute_bf16_on(m, prof, kvc_v4_hidden_bf16(h, p), S, kv, &e_));
+        for (int i = 0; i < KVC_V4_NSTREAMS; i++)
+            KV(kvc_measure_stream(w, &spec, p, kvc_v4_stream_name((kvc_v4_stream)i), kv[i],
+                                  (size_t)(S / kvc_v4_stream_ratio((kvc_v4_stream)i)),
+                                  &r->ms[p][i], &e_));
+        kvc_v4_streams_free_on(m, kv);
+    }
+    aggregate8(r);
+    return now() - t0;
+}
+
+static int same_f64(double a, double b)
+{
+    return memcmp(&a, &b, sizeof a) == 0;
+}
+
+/* Every measured and aggregated number, bit for bit (field by field:
+ * the structs have padding). */
+static int same8(const pipe8 *a, const pipe8 *b)
+{
+    int ok = same_f64(a->lw_mean, b->lw_mean) && same_f64(a->lw_hw, b->lw_hw);
+    for (int p = 0; p < P8; p++)
+        for (int i = 0; i < KVC_V4_NSTREAMS; i++) {
+            const kvc_stream_measure *x = &a->ms[p][i], *y = &b->ms[p][i];
+            ok = ok && x->ncodec == y->ncodec &&
+                 same_f64(x->audit.excess_kurtosis_abs, y->audit.excess_kurtosis_abs) &&
+                 same_f64(x->audit.isotropy_variance_ratio, y->audit.isotropy_variance_ratio) &&
+                 same_f64(x->audit.hadamard_post_variance_ratio,
+                          y->audit.hadamard_post_variance_ratio) &&
+                 same_f64(x->audit.rms_wasserstein2_over_sigma_per_dim,
+                          y->audit.rms_wasserstein2_over_sigma_per_dim);
+            for (size_t c = 0; ok && c < x->ncodec; c++)
+                ok = same_f64(x->codec[c].rel_mse, y->codec[c].rel_mse) &&
+                     same_f64(x->codec[c].cos_sim, y->codec[c].cos_sim) &&
+                     x->codec[c].matches_roundtrip == y->codec[c].matches_roundtrip &&
+                     same_f64(a->agg[i][c].mean, b->agg[i][c].mean) &&
+                     same_f64(a->agg[i][c].std, b->agg[i][c].std) &&
+                     same_f64(a->agg[i][c].ci95_hw, b->agg[i][c].ci95_hw);
+        }
+    return ok;
+}
+
+static void bench_pipeline8(kvc_backend *gpu)
+{
+    char dir[512], path[1024], hidden[1024];
+    const char *tmp = getenv("KVC_BENCH_TMPDIR");
+    snprintf(dir, sizeof dir, "%s/kvcert-bench-p8-XXXXXX", tmp != NULL ? tmp : "/tmp");
+    if (mkdtemp(dir) == NULL) {
+        perror("mkdtemp");
+        exit(1);
+    }
+    static const int layers[3] = {0, 2, 3};
+    for (int i = 0; i < 3; i++) {
+        snprintf(path, sizeof path, "%s/%s", dir, kvc_synth_shard_name(layers[i]));
+        KV(kvc_synth_write_shard(1, layers[i], path, &e_));
+    }
+    snprintf(hidden, sizeof hidden, "%s/hidden.safetensors", dir);
+    KV(kvc_synth_write_hidden(1, P8, hidden, &e_));
+    kvc_v4_hidden *h = NULL;
+    KV(kvc_v4_hidden_open(hidden, &h, &e_));
+    const int64_t S = kvc_v4_hidden_seq_len(h);
+    const kvc_backend *cpu = kvc_backend_cpu();
+    kvc_v4_model *mg = NULL, *mc = NULL;
+    kvc_measure_work *wg = NULL, *wc = NULL;
+    KV(kvc_v4_model_load(gpu, dir, &mg, &e_));
+    KV(kvc_v4_model_load(cpu, dir, &mc, &e_));
+    KV(kvc_measure_work_create(gpu, &wg, &e_));
+    KV(kvc_measure_work_create(cpu, &wc, &e_));
+    /* the resident inputs: 8 passages of binary32 in device memory */
+    const size_t xb = sizeof(float) * (size_t)S * KVC_V4_HIDDEN_DIM;
+    float *xh = xmalloc(xb), *x8[P8];
+    for (int p = 0; p < P8; p++) {
+        KV(kvc_v4_hidden_read(h, p, xh, &e_));
+        KV(gpu->mem_alloc(gpu, xb, (void **)&x8[p], &e_));
+        KV(gpu->mem_upload(gpu, x8[p], xh, xb, &e_));
+    }
+    free(xh);
+    pipe8 *rg = xmalloc(sizeof *rg), *rr = xmalloc(sizeof *rr), *rc = xmalloc(sizeof *rc);
+    const int runs = g_runs < 9 ? g_runs : 9;
+    for (int pi = 0; pi < kvc_profile_count(); pi++) {
+        const kvc_profile *prof = kvc_profile_at(pi);
+        double tg[16], tr[16];
+        for (int i = 0; i < 1 + runs; i++) { /* one warm-up */
+            double a = run8(mg, wg, h, NULL, prof, S, rg);
+            double b = run8(mg, wg, h, x8, prof, S, rr);
+            if (i > 0) {
+                tg[i - 1] = a;
+                tr[i - 1] = b;
+            }
+        }
+        double tc = run8(mc, wc, h, NULL, prof, S, rc);
+        int same = same8(rg, rc) && same8(rr, rc);
+        double g = median(tg, runs), rs = median(tr, runs);
+        printf("pipeline 8 passages x S = %lld, profile %-8s: %s %8.2f ms (%.2f ms/passage; "
+               "resident inputs %.2f ms/passage), %s %9.1f ms (%.1f ms/passage, 1 run); "
+               "CPU / GPU %.1f; measurements and aggregates %s (E8 Q38/FP8 layer-weighted "
+               "%.6f +- %.6f)\n",
+               (long long)S, prof->name, gpu->name, g * 1e3, g * 1e3 / P8, rs * 1e3 / P8,
+               cpu->name, tc * 1e3, tc * 1e3 / P8, tc / g,
+               same ? "bit-identical CPU vs GPU" : "DIFFER CPU vs GPU", rc->lw_mean, rc->lw_hw);
+    }
+    free(rg);
+    free(rr);
+    free(rc);
+    for (int p = 0; p < P8; p++)
+        gpu->mem_free(gpu, x8[p]);
+    kvc_measure_work_destroy(wg);
+    kvc_measure_work_destroy(wc);
+    kvc_v4_model_destroy(mg);
+    kvc_v4_model_destroy(mc);
+    kvc_v4_hidden_close(h);
+    for (int i = 0; i < 3; i++) {
+        snprintf(path, sizeof path, "%s/%s", dir, kvc_synth_shard_name(layers[i]));
+        unlink(path);
+    }
+    unlink(hidden);
+    rmdir(dir);
+}
+
 int main(int argc, char **argv)
 {
     if (argc > 1 && strcmp(argv[1], "--quick") == 0) {
@@ -518,6 +694,7 @@ int main(int argc, char **argv)
     bench_dequant(s);
     bench_codec(s);
     bench_passage(gpu);
+    bench_pipeline8(gpu);
     CB(cublasDestroy(h));
     CK(cudaStreamDestroy(s));
     kvc_backend_cuda_destroy(gpu);

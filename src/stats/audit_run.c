@@ -465,7 +465,6 @@ static kvc_status stream_result(const kvc_audit_run_options *opt, const uint16_t
 typedef struct run {
     kvc_v4_hidden *hidden;
     kvc_v4_model *model;
-    float *xh;
     unsigned char *sel;
     kvc_measure_work *w;
     cJSON *pp; /* the per_passage array */
@@ -476,7 +475,6 @@ static void run_free(run *r)
 {
     kvc_v4_hidden_close(r->hidden);
     kvc_v4_model_destroy(r->model);
-    free(r->xh);
     free(r->sel);
     kvc_measure_work_destroy(r->w);
     cJSON_Delete(r->pp);
@@ -492,10 +490,9 @@ static kvc_status run_passages(const kvc_backend *be, const char *shards, const 
     int64_t np = kvc_v4_hidden_passages(r->hidden), S = kvc_v4_hidden_seq_len(r->hidden);
     *seq_len = S;
     r->sel = malloc((size_t)np);
-    r->xh = malloc(sizeof(float) * (size_t)S * KVC_V4_HIDDEN_DIM);
     r->pp = cJSON_CreateArray();
-    if (r->sel == NULL || r->xh == NULL || r->pp == NULL)
-        return kvc_error_set(err, KVC_NOMEM, "%lld tokens of hidden states", (long long)S);
+    if (r->sel == NULL || r->pp == NULL)
+        return kvc_error_set(err, KVC_NOMEM, "the passage list");
     if (opt->passages == NULL)
         memset(r->sel, 1, (size_t)np);
     else if (kvc_audit_parse_passages(opt->passages, np, r->sel) != 0)
@@ -512,9 +509,10 @@ static kvc_status run_passages(const kvc_backend *be, const char *shards, const 
         if (!r->sel[p])
             continue;
         uint16_t *kv[KVC_V4_NSTREAMS] = {NULL, NULL, NULL};
-        if ((st = kvc_v4_hidden_read(r->hidden, p, r->xh, err)) != KVC_OK ||
-            (st = kvc_v4_streams_compute_on(r->model, opt->profile, r->xh, S, kv, err)) !=
-                KVC_OK)
+        /* the file's bf16 bytes go up as they are and widen on the backend */
+        st = kvc_v4_streams_compute_bf16_on(r->model, opt->profile,
+                                            kvc_v4_hidden_bf16(r->hidden, p), S, kv, err);
+        if (st != KVC_OK)
             return st;
         cJSON *po = cJSON_CreateObject();
         cJSON *results = po != NULL ? cJSON_AddArrayToObject(po, "results") : NULL;

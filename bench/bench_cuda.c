@@ -1,6 +1,7 @@
 /* kvcert bench: the CUDA backend on the GPU.
  *
- *   bench_cuda [--quick]
+ *   bench_cuda [--quick] [matmul|dequant|codec|passage|ops|pipeline ...]
+ *   (sections to run; default all)
  *
  * 1. matmul y = x W^T at the pipeline shapes (2048 x 4096 by 4096 x 512
  *    and x 1024): kvcert's fixed-order SGEMM (every tiling, and the one
@@ -50,6 +51,7 @@
 #include "core/backend.h"
 #include "kernels/cuda_backend.h"
 #include "stats/aggregate.h"
+#include "stats/metrics.h"
 #include "stats/audit_run.h"
 #include "v4/pipeline.h"
 #include "v4/profile.h"
@@ -491,6 +493,131 @@ static void bench_passage(kvc_backend *gpu)
     rmdir(dir);
 }
 
+/* ------------------------------------------------------------ the audit's operations */
+
+/* Each operation of kvc_measure_stream at the stream sizes of a passage
+ * (2048, 512 and 16 vectors of 512), arrays in backend memory, wall clock
+ * of the call + mem_sync (median): where the per-stream time goes. */
+typedef struct op_args {
+    const kvc_backend *be;
+    int64_t n;
+    float *x, *y, *z;
+    uint8_t *bytes;
+    uint16_t *kvb;
+    double *dd, *col;
+    kvc_kakeya_params pe8, pd4;
+    size_t sz8, sz4;
+} op_args;
+
+static double time_op(int which, op_args *a)
+{
+    const kvc_backend *be = a->be;
+    const int64_t n = a->n;
+    double t[32];
+    int runs = g_runs < 21 ? g_runs : 21;
+    for (int i = 0; i < 1 + runs; i++) {
+        double t0 = now();
+        kvc_recon_metrics m;
+        double mu[512], var[512], m4[512];
+        int64_t idx;
+        switch (which) {
+        case 0: KV(be->widen_bf16(be, a->kvb, n * 512, a->x, &e_)); break;
+        case 1: KV(be->column_moments(be, a->x, n, 512, mu, var, m4, &e_)); break;
+        case 2: KV(be->hadamard_rows(be, a->x, n, 512, a->y, &e_)); break;
+        case 3: KV(be->abs_scaled(be, a->y, n, 512, a->col, a->dd, &e_)); break;
+        case 4: KV(be->column_quantile(be, a->dd, n, 512, 0.99, mu, &e_)); break;
+        case 5: KV(be->codec_roundtrip(be, &a->pe8, a->x, n, a->y, &e_)); break;
+        case 6: KV(be->codec_encode(be, &a->pe8, a->x, n, a->bytes, a->sz8, &e_)); break;
+        case 7: KV(be->codec_decode(be, &a->pe8, a->bytes, a->sz8, n, a->z, &e_)); break;
+        case 8: KV(be->codec_roundtrip(be, &a->pd4, a->x, n, a->y, &e_)); break;
+        case 9: KV(be->codec_encode(be, &a->pd4, a->x, n, a->bytes, a->sz4, &e_)); break;
+        case 10: KV(be->codec_decode(be, &a->pd4, a->bytes, a->sz4, n, a->z, &e_)); break;
+        case 11: KV(be->first_difference(be, a->y, a->z, n * 512, &idx, &e_)); break;
+        case 12: KV(be->recon_metrics(be, a->x, a->y, n, 512, &m, &e_)); break;
+        case 13: KV(be->fp8_per64(be, a->x, n, a->y, &e_)); break;
+        case 14: KV(be->fp8_ds_mla(be, a->x, n, a->y, &e_)); break;
+        case 15: KV(be->fp8_ds_mla_encode(be, a->x, n, a->bytes, &e_)); break;
+        case 16:
+            KV(be->fp8_ds_mla_decode(be, a->bytes, (size_t)n * 584, n, a->z, &e_));
+            break;
+        }
+        KV(be->mem_sync(be, &e_));
+        if (i > 0)
+            t[i - 1] = now() - t0;
+    }
+    return median(t, runs);
+}
+
+static void bench_audit_ops(kvc_backend *gpu)
+{
+    static const char *const names[17] = {
+        "widen_bf16",       "column_moments",  "hadamard_rows",     "abs_scaled",
+        "column_quantile",  "E8 roundtrip",    "E8 encode",         "E8 decode",
+        "D4 roundtrip",     "D4 encode",       "D4 decode",         "first_difference",
+        "recon_metrics",    "fp8_per64",       "fp8_ds_mla",        "fp8_ds_mla_encode",
+        "fp8_ds_mla_decode"};
+    static const int64_t ns[3] = {2048, 512, 16};
+    const kvc_backend *be = gpu;
+    op_args a;
+    memset(&a, 0, sizeof a);
+    a.be = be;
+    KV(kvc_kakeya_params_init(&a.pe8, KVC_CODEC_E8, 512, 38, &e_));
+    KV(kvc_kakeya_params_init(&a.pd4, KVC_CODEC_D4, 512, 38, &e_));
+    const int64_t nmax = 2048;
+    float *hx = filled((size_t)nmax * 512, 7);
+    uint16_t *hb = xmalloc((size_t)nmax * 512 * 2);
+    double sig[512];
+    for (int64_t i = 0; i < nmax * 512; i++) {
+        uint32_t u;
+        memcpy(&u, &hx[i], 4);
+        hb[i] = (uint16_t)(u >> 16);
+    }
+    for (int j = 0; j < 512; j++)
+        sig[j] = 0.25 + j * 1e-3;
+    KV(be->mem_alloc(be, (size_t)nmax * 512 * 4, (void **)&a.x, &e_));
+    KV(be->mem_alloc(be, (size_t)nmax * 512 * 4, (void **)&a.y, &e_));
+    KV(be->mem_alloc(be, (size_t)nmax * 512 * 4, (void **)&a.z, &e_));
+    KV(be->mem_alloc(be, (size_t)nmax * 584, (void **)&a.bytes, &e_));
+    KV(be->mem_alloc(be, (size_t)nmax * 512 * 2, (void **)&a.kvb, &e_));
+    KV(be->mem_alloc(be, (size_t)nmax * 512 * 8, (void **)&a.dd, &e_));
+    KV(be->mem_alloc(be, 512 * 8, (void **)&a.col, &e_));
+    KV(be->mem_upload(be, a.kvb, hb, (size_t)nmax * 512 * 2, &e_));
+    KV(be->mem_upload(be, a.col, sig, sizeof sig, &e_));
+    printf("audit operations on %s, arrays in backend memory, median wall time per call "
+           "(call + mem_sync):\n", be->name);
+    double total[3] = {0, 0, 0};
+    for (int k = 0; k < 17; k++) {
+        printf("  %-18s", names[k]);
+        for (int j = 0; j < 3; j++) {
+            a.n = ns[j];
+            KV(kvc_kakeya_stream_size(&a.pe8, (size_t)a.n, &a.sz8, &e_));
+            KV(kvc_kakeya_stream_size(&a.pd4, (size_t)a.n, &a.sz4, &e_));
+            KV(be->widen_bf16(be, a.kvb, a.n * 512, a.x, &e_));
+            if (k == 7)
+                KV(be->codec_encode(be, &a.pe8, a.x, a.n, a.bytes, a.sz8, &e_));
+            if (k == 10)
+                KV(be->codec_encode(be, &a.pd4, a.x, a.n, a.bytes, a.sz4, &e_));
+            if (k == 16)
+                KV(be->fp8_ds_mla_encode(be, a.x, a.n, a.bytes, &e_));
+            if (k == 3 || k == 4)
+                KV(be->hadamard_rows(be, a.x, a.n, 512, a.y, &e_));
+            if (k == 4)
+                KV(be->abs_scaled(be, a.y, a.n, 512, a.col, a.dd, &e_));
+            double t = time_op(k, &a);
+            total[j] += t;
+            printf("  n %4lld: %8.1f us", (long long)a.n, t * 1e6);
+        }
+        printf("\n");
+    }
+    printf("  %-18s  n 2048: %8.1f us  n  512: %8.1f us  n   16: %8.1f us\n", "sum", total[0] * 1e6,
+           total[1] * 1e6, total[2] * 1e6);
+    void *bufs[] = {a.x, a.y, a.z, a.bytes, a.kvb, a.dd, a.col};
+    for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++)
+        be->mem_free(be, bufs[i]);
+    free(hx);
+    free(hb);
+}
+
 /* ------------------------------------------------------------ 8 passages */
 
 #define P8 8
@@ -658,13 +785,28 @@ static void bench_pipeline8(kvc_backend *gpu)
 
 int main(int argc, char **argv)
 {
-    if (argc > 1 && strcmp(argv[1], "--quick") == 0) {
-        g_runs = 5;
-        g_warm = 1;
-    } else if (argc > 1) {
-        fprintf(stderr, "usage: bench_cuda [--quick]\n");
-        return 2;
+    static const char *const sections[] = {"matmul", "dequant", "codec", "passage", "ops",
+                                           "pipeline"};
+    enum { NSEC = sizeof sections / sizeof sections[0] };
+    int want[NSEC] = {0}, any = 0;
+    for (int i = 1; i < argc; i++) {
+        int k = -1;
+        for (int j = 0; j < NSEC; j++)
+            if (strcmp(argv[i], sections[j]) == 0)
+                k = j;
+        if (strcmp(argv[i], "--quick") == 0) {
+            g_runs = 5;
+            g_warm = 1;
+        } else if (k >= 0) {
+            want[k] = any = 1;
+        } else {
+            fprintf(stderr, "usage: bench_cuda [--quick] [matmul|dequant|codec|passage|ops|"
+                            "pipeline ...] (default: all)\n");
+            return 2;
+        }
     }
+    for (int j = 0; j < NSEC; j++)
+        want[j] = want[j] || !any;
     kvc_backend *gpu = NULL;
     kvc_error err;
     kvc_status st = kvc_backend_cuda_create(0, &gpu, &err);
@@ -689,12 +831,20 @@ int main(int argc, char **argv)
     CB(cublasCreate(&h));
     CB(cublasSetStream(h, s));
     CB(cublasSetMathMode(h, CUBLAS_DEFAULT_MATH)); /* no TF32 */
-    bench_matmul(h, s, 512);
-    bench_matmul(h, s, 1024);
-    bench_dequant(s);
-    bench_codec(s);
-    bench_passage(gpu);
-    bench_pipeline8(gpu);
+    if (want[0]) {
+        bench_matmul(h, s, 512);
+        bench_matmul(h, s, 1024);
+    }
+    if (want[1])
+        bench_dequant(s);
+    if (want[2])
+        bench_codec(s);
+    if (want[3])
+        bench_passage(gpu);
+    if (want[4])
+        bench_audit_ops(gpu);
+    if (want[5])
+        bench_pipeline8(gpu);
     CB(cublasDestroy(h));
     CK(cudaStreamDestroy(s));
     kvc_backend_cuda_destroy(gpu);

@@ -18,9 +18,9 @@
  * its CPU and GPU outputs are also checked against the FNV-1a hash of the
  * pinned bytes.
  *
- * Build (standalone, header-only codec; the generator from stats/audit.c):
+ * Build (standalone, header-only codec; the generator from stats/gaussian.c):
  *   nvcc $(NVCC_FLAGS) -o gpu_codec_equiv tests/gpu_codec_equiv.cu \
- *        src/codec/kakeya.c src/codec/bits.c src/stats/audit.c \
+ *        src/codec/kakeya.c src/codec/bits.c src/stats/gaussian.c \
  *        src/stats/metrics.c src/core/error.c -lm
  * Exit 0 all equal, 1 a mismatch, 77 no device, 99 a CUDA error. */
 #include <cuda_runtime.h>

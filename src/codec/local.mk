@@ -47,7 +47,7 @@ tests_check_codec_cli_LDADD = $(TEST_LDADD) $(CJSON_LIBS)
 ## ci/gpu-check.sh runs it.
 EXTRA_DIST += tests/gpu_codec_equiv.cu
 KVC_GPU_CODEC_C = $(srcdir)/src/codec/kakeya.c $(srcdir)/src/codec/bits.c \
-	$(srcdir)/src/stats/audit.c $(srcdir)/src/stats/metrics.c $(srcdir)/src/core/error.c \
+	$(srcdir)/src/stats/gaussian.c $(srcdir)/src/stats/metrics.c $(srcdir)/src/core/error.c \
 	$(srcdir)/src/core/intlog.c
 if HAVE_CUDA
 EXTRA_PROGRAMS += tests/gpu_codec_equiv

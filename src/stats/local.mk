@@ -31,7 +31,7 @@ EXTRA_DIST += tests/aggregate_cli.sh tests/aggregate_shared.sh
 ## metrics and audit (codec branch)
 libkvcert_la_SOURCES += \
 	%reldir%/metrics.c \
-	%reldir%/audit.c
+	%reldir%/audit.c %reldir%/gaussian.c
 
 kvcstats_HEADERS += \
 	%reldir%/metrics.h \

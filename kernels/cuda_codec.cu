@@ -16,10 +16,12 @@
  *                    vector index (min is exact and order-free: the CPU's
  *                    first bad vector whatever the schedule); only those two
  *                    words are read back
- *   fp8_per64/ds_mla one vector per thread   kvc_fp8_per64_vec / kvc_fp8_ds_mla_vec
- *   fp8_ds_mla_encode/decode  one vector per thread
- *                    kvc_fp8_ds_mla_encode_vec / kvc_fp8_ds_mla_decode_vec
- *                    (decode: the first bad record by atomicMin, as above)
+ *   fp8_per64/ds_mla one (vector, 64-dim part) per thread
+ *                    kvc_fp8_per64_part / kvc_fp8_ds_mla_part
+ *   fp8_ds_mla_encode/decode  one (vector, part) per thread
+ *                    kvc_fp8_ds_mla_encode_part / kvc_fp8_ds_mla_decode_part
+ *                    (decode: kvc_fp8_ds_mla_record_valid, the first bad
+ *                    record by atomicMin, as above)
  *   recon_metrics, column_moments: the lane sum S of stats/metrics.h, one
  *     WARP per sum: lane l adds the terms k = l, l+32, ... ascending in a
  *     binary64 register, then __shfl_down_sync with offsets 16, 8, 4, 2, 1
@@ -194,32 +196,52 @@ __global__ void k_decode_start(const uint8_t *last, unsigned shift, unsigned lon
     res[1] = NONE;
 }
 
+/* The baselines at one thread per (vector, part of 64 dims): the parts
+ * are independent (codec/fp8block.h), 8 times the threads of one per
+ * vector. */
 __global__ void k_fp8(const float *x, int64_t n, float *out, int ds_mla)
 {
-    for (int64_t v = (int64_t)blockIdx.x * blockDim.x + threadIdx.x; v < n;
-         v += (int64_t)gridDim.x * blockDim.x) {
+    const int64_t parts = n * KVC_FP8_PARTS;
+    for (int64_t t = (int64_t)blockIdx.x * blockDim.x + threadIdx.x; t < parts;
+         t += (int64_t)gridDim.x * blockDim.x) {
+        const int64_t v = t / KVC_FP8_PARTS;
+        const int j = (int)(t % KVC_FP8_PARTS);
         if (ds_mla)
-            kvc_fp8_ds_mla_vec(x + v * KVC_FP8_DIM, out + v * KVC_FP8_DIM);
+            kvc_fp8_ds_mla_part(x + v * KVC_FP8_DIM, out + v * KVC_FP8_DIM, j);
         else
-            kvc_fp8_per64_vec(x + v * KVC_FP8_DIM, out + v * KVC_FP8_DIM);
+            kvc_fp8_per64_part(x + v * KVC_FP8_DIM, out + v * KVC_FP8_DIM, j);
     }
 }
 
 __global__ void k_ds_mla_encode(const float *x, int64_t n, uint8_t *rec)
 {
-    for (int64_t v = (int64_t)blockIdx.x * blockDim.x + threadIdx.x; v < n;
-         v += (int64_t)gridDim.x * blockDim.x)
-        kvc_fp8_ds_mla_encode_vec(x + v * KVC_FP8_DIM, rec + v * KVC_FP8_DS_MLA_BYTES);
+    const int64_t parts = n * KVC_FP8_PARTS;
+    for (int64_t t = (int64_t)blockIdx.x * blockDim.x + threadIdx.x; t < parts;
+         t += (int64_t)gridDim.x * blockDim.x) {
+        const int64_t v = t / KVC_FP8_PARTS;
+        kvc_fp8_ds_mla_encode_part(x + v * KVC_FP8_DIM, rec + v * KVC_FP8_DS_MLA_BYTES,
+                                   (int)(t % KVC_FP8_PARTS));
+    }
 }
 
-/* bad[0]: the smallest bad record index (atomicMin, as k_decode). */
+/* bad[0]: the smallest bad record index (atomicMin, as k_decode). A bad
+ * record's parts write nothing (the CPU writes nothing for it either). */
 __global__ void k_ds_mla_decode(const uint8_t *rec, int64_t n, float *out,
                                 unsigned long long *bad)
 {
-    for (int64_t v = (int64_t)blockIdx.x * blockDim.x + threadIdx.x; v < n;
-         v += (int64_t)gridDim.x * blockDim.x)
-        if (kvc_fp8_ds_mla_decode_vec(rec + v * KVC_FP8_DS_MLA_BYTES, out + v * KVC_FP8_DIM) != 0)
-            atomicMin(bad, (unsigned long long)v);
+    const int64_t parts = n * KVC_FP8_PARTS;
+    for (int64_t t = (int64_t)blockIdx.x * blockDim.x + threadIdx.x; t < parts;
+         t += (int64_t)gridDim.x * blockDim.x) {
+        const int64_t v = t / KVC_FP8_PARTS;
+        const int j = (int)(t % KVC_FP8_PARTS);
+        const uint8_t *r = rec + v * KVC_FP8_DS_MLA_BYTES;
+        if (!kvc_fp8_ds_mla_record_valid(r)) {
+            if (j == 0)
+                atomicMin(bad, (unsigned long long)v);
+            continue;
+        }
+        kvc_fp8_ds_mla_decode_part(r, out + v * KVC_FP8_DIM, j);
+    }
 }
 
 
@@ -403,7 +425,8 @@ kvc_status fp8_common(const kvc_backend *be, const float *x, int64_t n, float *o
     TRY(op.begin());
     TRY(op.in(x, bytes, &dx));
     TRY(op.out(out, bytes, &dy));
-    k_fp8<<<kvc__grid_for((size_t)n, VT), VT, 0, op.stream()>>>(dx, n, dy, ds_mla);
+    k_fp8<<<kvc__grid_for((size_t)n * KVC_FP8_PARTS, VT), VT, 0, op.stream()>>>(dx, n, dy,
+                                                                               ds_mla);
     return op.finish();
 }
 
@@ -436,7 +459,8 @@ kvc_status cu_ds_mla_encode(const kvc_backend *be, const float *x, int64_t n, ui
     TRY(op.begin());
     TRY(op.in(x, xb, &dx));
     TRY(op.out(rec, rb, &dr));
-    k_ds_mla_encode<<<kvc__grid_for((size_t)n, VT), VT, 0, op.stream()>>>(dx, n, dr);
+    k_ds_mla_encode<<<kvc__grid_for((size_t)n * KVC_FP8_PARTS, VT), VT, 0, op.stream()>>>(dx, n,
+                                                                                         dr);
     return op.finish();
 }
 
@@ -467,7 +491,8 @@ kvc_status cu_ds_mla_decode(const kvc_backend *be, const uint8_t *rec, size_t si
     TRY(op.out(out, ob, &dy));
     TRY(op.temp(sizeof(unsigned long long), &bad));
     KVC_CUDA_TRY(cudaMemsetAsync(bad, 0xFF, sizeof *bad, op.stream()), err); /* NONE */
-    k_ds_mla_decode<<<kvc__grid_for((size_t)n, VT), VT, 0, op.stream()>>>(dr, n, dy, bad);
+    k_ds_mla_decode<<<kvc__grid_for((size_t)n * KVC_FP8_PARTS, VT), VT, 0, op.stream()>>>(
+        dr, n, dy, bad);
     KVC_CUDA_TRY(cudaGetLastError(), err);
     unsigned long long h = 0;
     KVC_CUDA_TRY(cudaMemcpyAsync(&h, bad, sizeof h, cudaMemcpyDeviceToHost, op.stream()), err);

@@ -161,13 +161,23 @@ KVC_HD void kvc_fp8_sim_e4m3_pow2(const float *x, float *out, int n, kvc_fp8_dt 
 
 /* fp8_per64 of one 512-vector: 6.2 with dt = binary32 on each of the 8
  * blocks, the result rounded to bf16 (as a binary32 value). */
+/* The vector functions below are loops over 8 independent parts of 64
+ * dims (part j: dims 64j..64j+63; for fp8_ds_mla part 7 is the RoPE
+ * dims): a GPU runs one thread per part, the CPU the loop. */
+#define KVC_FP8_PARTS (KVC_FP8_DIM / KVC_FP8_BLOCK)
+
+KVC_HD void kvc_fp8_per64_part(const float *x, float *out, int j)
+{
+    const int b = j * KVC_FP8_BLOCK;
+    kvc_fp8_sim_e4m3(x + b, out + b, KVC_FP8_BLOCK, KVC_FP8_DT_F32);
+    for (int i = b; i < b + KVC_FP8_BLOCK; i++)
+        out[i] = kvc_round_bf16(out[i]);
+}
+
 KVC_HD void kvc_fp8_per64_vec(const float *x, float *out)
 {
-    for (int b = 0; b < KVC_FP8_DIM; b += KVC_FP8_BLOCK) {
-        kvc_fp8_sim_e4m3(x + b, out + b, KVC_FP8_BLOCK, KVC_FP8_DT_F32);
-        for (int i = b; i < b + KVC_FP8_BLOCK; i++)
-            out[i] = kvc_round_bf16(out[i]);
-    }
+    for (int j = 0; j < KVC_FP8_PARTS; j++)
+        kvc_fp8_per64_part(x, out, j);
 }
 
 /* fp8_ds_mla token layout (584 bytes), kvcert's byte order, following the
@@ -179,11 +189,15 @@ KVC_HD void kvc_fp8_per64_vec(const float *x, float *out)
  *   bytes 456..583  bf16 of the RoPE dims 448..511, little-endian, 2 bytes each
  * The simulation is the decode of this layout: nope dims bf16(e4m3 * 2^e),
  * RoPE dims bf16(x). */
-KVC_HD void kvc_fp8_ds_mla_encode_vec(const float *x, uint8_t *rec)
+/* Part j of a record: nope block j (its codes and scale byte), or for
+ * j = 7 the pad byte and the bf16 RoPE dims. */
+KVC_HD void kvc_fp8_ds_mla_encode_part(const float *x, uint8_t *rec, int j)
 {
-    for (int j = 0; j < KVC_FP8_NOPE / KVC_FP8_BLOCK; j++)
+    if (j < KVC_FP8_NOPE / KVC_FP8_BLOCK) {
         rec[KVC_FP8_NOPE + j] = kvc_fp8_pow2_encode(x + KVC_FP8_BLOCK * j, rec + KVC_FP8_BLOCK * j,
                                                     KVC_FP8_BLOCK, KVC_FP8_DT_F32);
+        return;
+    }
     rec[KVC_FP8_NOPE + 7] = 0;
     for (int i = 0; i < KVC_FP8_ROPE; i++) {
         uint16_t h = kvc_f32_to_bf16(x[KVC_FP8_NOPE + i]);
@@ -192,32 +206,66 @@ KVC_HD void kvc_fp8_ds_mla_encode_vec(const float *x, uint8_t *rec)
     }
 }
 
-/* Decodes one record; returns 0, or -1 when the pad byte is not 0 or a
+KVC_HD void kvc_fp8_ds_mla_encode_vec(const float *x, uint8_t *rec)
+{
+    for (int j = 0; j < KVC_FP8_PARTS; j++)
+        kvc_fp8_ds_mla_encode_part(x, rec, j);
+}
+
+/* 1 when the record could come from the encoder: the pad byte is 0 and no
  * scale byte is the E8M0 NaN 0xFF (the encoder never writes either). */
-KVC_HD int kvc_fp8_ds_mla_decode_vec(const uint8_t *rec, float *out)
+KVC_HD int kvc_fp8_ds_mla_record_valid(const uint8_t *rec)
 {
     if (rec[KVC_FP8_NOPE + 7] != 0)
-        return -1;
+        return 0;
     for (int j = 0; j < KVC_FP8_NOPE / KVC_FP8_BLOCK; j++)
         if (rec[KVC_FP8_NOPE + j] == 0xFFu)
-            return -1;
-    for (int j = 0; j < KVC_FP8_NOPE / KVC_FP8_BLOCK; j++)
+            return 0;
+    return 1;
+}
+
+/* Part j of a valid record's decode. */
+KVC_HD void kvc_fp8_ds_mla_decode_part(const uint8_t *rec, float *out, int j)
+{
+    if (j < KVC_FP8_NOPE / KVC_FP8_BLOCK) {
         kvc_fp8_pow2_decode(rec + KVC_FP8_BLOCK * j, rec[KVC_FP8_NOPE + j],
                             out + KVC_FP8_BLOCK * j, KVC_FP8_BLOCK);
+        return;
+    }
     for (int i = 0; i < KVC_FP8_ROPE; i++) {
         uint16_t h = (uint16_t)(rec[456 + 2 * i] | (rec[456 + 2 * i + 1] << 8));
         out[KVC_FP8_NOPE + i] = kvc_bf16_to_f32(h);
     }
+}
+
+/* Decodes one record; returns 0, or -1 when it is not valid (then out is
+ * not written). */
+KVC_HD int kvc_fp8_ds_mla_decode_vec(const uint8_t *rec, float *out)
+{
+    if (!kvc_fp8_ds_mla_record_valid(rec))
+        return -1;
+    for (int j = 0; j < KVC_FP8_PARTS; j++)
+        kvc_fp8_ds_mla_decode_part(rec, out, j);
     return 0;
+}
+
+/* Part j of the fp8_ds_mla simulation (out may equal x). */
+KVC_HD void kvc_fp8_ds_mla_part(const float *x, float *out, int j)
+{
+    if (j < KVC_FP8_NOPE / KVC_FP8_BLOCK) {
+        kvc_fp8_sim_e4m3_pow2(x + KVC_FP8_BLOCK * j, out + KVC_FP8_BLOCK * j, KVC_FP8_BLOCK,
+                              KVC_FP8_DT_F32);
+        return;
+    }
+    for (int i = KVC_FP8_NOPE; i < KVC_FP8_DIM; i++)
+        out[i] = kvc_round_bf16(x[i]);
 }
 
 /* The fp8_ds_mla simulation of one vector (out may equal x). */
 KVC_HD void kvc_fp8_ds_mla_vec(const float *x, float *out)
 {
-    for (int j = 0; j < KVC_FP8_NOPE; j += KVC_FP8_BLOCK)
-        kvc_fp8_sim_e4m3_pow2(x + j, out + j, KVC_FP8_BLOCK, KVC_FP8_DT_F32);
-    for (int i = KVC_FP8_NOPE; i < KVC_FP8_DIM; i++)
-        out[i] = kvc_round_bf16(x[i]);
+    for (int j = 0; j < KVC_FP8_PARTS; j++)
+        kvc_fp8_ds_mla_part(x, out, j);
 }
 
 /* ------------------------------------------------------ host loops (fp8block.c) */

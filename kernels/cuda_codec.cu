@@ -31,8 +31,10 @@
  *     arithmetic (stats/metrics.c) runs on the device (one thread), so the
  *     result may stay in backend memory.
  *   column_quantile  each column transposed into order-preserving 64-bit
- *     keys (-0 below +0, NaN above +inf), sorted per column by CUB's
- *     segmented radix sort, converted back, then kvc_quantile_linear_sorted.
+ *     keys (-0 below +0, NaN above +inf), sorted per column (up to 2048
+ *     values: one block per column, CUB's block radix sort in shared
+ *     memory; longer columns: CUB's segmented radix sort), converted back,
+ *     then kvc_quantile_linear_sorted.
  *     A total order has one sorted sequence, so any correct sort gives the
  *     CPU's bits (the CPU's comparator orders -0 before +0 for that reason).
  *   widen_bf16       one element per thread   kvc_bf16_to_f32
@@ -58,6 +60,7 @@
  * bits are the hardware's).
  */
 #include <cuda_runtime.h>
+#include <cub/block/block_radix_sort.cuh>
 #include <cub/device/device_segmented_radix_sort.cuh>
 
 #include <stdlib.h>
@@ -718,6 +721,34 @@ __global__ void k_quantile(const double *sorted, int64_t n, int d, double q, dou
         out[j] = kvc_quantile_linear_sorted(sorted + (int64_t)j * n, (uint64_t)n, q);
 }
 
+/* Columns of at most QB_THREADS * QB_ITEMS values: one block per column
+ * sorts its keys in shared memory (CUB's block radix sort over all 64 key
+ * bits; slots past n hold the largest key, so they sort after every real
+ * value and the quantile, which reads indices below n, never sees them).
+ * The sorted sequence is the one of the segmented path: a total order has
+ * one. */
+constexpr int QB_THREADS = 256, QB_ITEMS = 8;
+
+__global__ void __launch_bounds__(QB_THREADS)
+    k_quantile_block(const double *a, int64_t n, int d, double q, double *out)
+{
+    typedef cub::BlockRadixSort<unsigned long long, QB_THREADS, QB_ITEMS> sort_t;
+    __shared__ typename sort_t::TempStorage tmp;
+    __shared__ double sorted[QB_THREADS * QB_ITEMS];
+    const int j = (int)blockIdx.x;
+    unsigned long long keys[QB_ITEMS];
+    for (int k = 0; k < QB_ITEMS; k++) {
+        const int64_t i = (int64_t)threadIdx.x * QB_ITEMS + k;
+        keys[k] = i < n ? (unsigned long long)key_of(a[i * d + j]) : ~0ull;
+    }
+    sort_t(tmp).Sort(keys); /* blocked arrangement: thread t holds ranks t*ITEMS.. */
+    for (int k = 0; k < QB_ITEMS; k++)
+        sorted[threadIdx.x * QB_ITEMS + k] = value_of(keys[k]);
+    __syncthreads();
+    if (threadIdx.x == 0)
+        out[j] = kvc_quantile_linear_sorted(sorted, (uint64_t)n, q);
+}
+
 kvc_status cu_column_quantile(const kvc_backend *be, const double *a, int64_t n, int d, double q,
                               double *out, kvc_error *err)
 {
@@ -733,6 +764,15 @@ kvc_status cu_column_quantile(const kvc_backend *be, const double *a, int64_t n,
     int64_t total = n * d;
     size_t tb = (size_t)total * sizeof(double);
     kvc__cu_op op(be, "column_quantile", err);
+    if (n <= QB_THREADS * QB_ITEMS) {
+        const double *da;
+        double *dout;
+        TRY(op.begin());
+        TRY(op.in(a, tb, &da));
+        TRY(op.out(out, (size_t)d * sizeof(double), &dout));
+        k_quantile_block<<<(unsigned)d, QB_THREADS, 0, op.stream()>>>(da, n, d, q, dout);
+        return op.finish();
+    }
     const double *da;
     double *dvals, *dout;
     uint64_t *kin, *kout;

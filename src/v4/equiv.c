@@ -1301,7 +1301,10 @@ done:
 
 static void run_stats(runner *r, kvc_equiv_op op)
 {
-    static const int64_t shapes[][2] = {{1, 1}, {31, 7}, {33, 64}, {1000, 33}, {2048, 512}};
+    /* up to 2048 rows the GPU quantile sorts a column in one block; 2049
+     * and 5000 take its segmented sort */
+    static const int64_t shapes[][2] = {{1, 1},      {31, 7},  {33, 64},  {1000, 33},
+                                        {2048, 512}, {2049, 3}, {5000, 17}};
     int idx = 0;
     for (size_t i = 0; i < sizeof shapes / sizeof shapes[0] && r->fatal == KVC_OK; i++)
         for (int adv = 0; adv < 2 && r->fatal == KVC_OK; adv++)

@@ -446,11 +446,13 @@ static double time_passage_resident(const kvc_v4_model *m, const kvc_profile *p,
     return median(t, runs);
 }
 
-static void bench_passage(kvc_backend *gpu)
+/* `kvcert synth` seed-1 shards and `passages` passages of hidden states
+ * in a new temporary folder (KVC_BENCH_TMPDIR or /tmp). */
+static void synth_make(char *dir, size_t size, char *hidden, size_t hsize, uint32_t passages)
 {
-    char dir[512], path[1024], hidden[1024];
+    char path[1024];
     const char *tmp = getenv("KVC_BENCH_TMPDIR");
-    snprintf(dir, sizeof dir, "%s/kvcert-bench-cuda-XXXXXX", tmp != NULL ? tmp : "/tmp");
+    snprintf(dir, size, "%s/kvcert-bench-cuda-XXXXXX", tmp != NULL ? tmp : "/tmp");
     if (mkdtemp(dir) == NULL) {
         perror("mkdtemp");
         exit(1);
@@ -460,8 +462,26 @@ static void bench_passage(kvc_backend *gpu)
         snprintf(path, sizeof path, "%s/%s", dir, kvc_synth_shard_name(layers[i]));
         KV(kvc_synth_write_shard(1, layers[i], path, &e_));
     }
-    snprintf(hidden, sizeof hidden, "%s/hidden.safetensors", dir);
-    KV(kvc_synth_write_hidden(1, 1, hidden, &e_));
+    snprintf(hidden, hsize, "%s/hidden.safetensors", dir);
+    KV(kvc_synth_write_hidden(1, passages, hidden, &e_));
+}
+
+static void synth_remove(const char *dir, const char *hidden)
+{
+    char path[1024];
+    static const int layers[3] = {0, 2, 3};
+    for (int i = 0; i < 3; i++) {
+        snprintf(path, sizeof path, "%s/%s", dir, kvc_synth_shard_name(layers[i]));
+        unlink(path);
+    }
+    unlink(hidden);
+    rmdir(dir);
+}
+
+static void bench_passage(kvc_backend *gpu)
+{
+    char dir[512], hidden[1024];
+    synth_make(dir, sizeof dir, hidden, sizeof hidden, 1);
     kvc_v4_hidden *h = NULL;
     KV(kvc_v4_hidden_open(hidden, &h, &e_));
     int64_t S = kvc_v4_hidden_seq_len(h);
@@ -485,12 +505,7 @@ static void bench_passage(kvc_backend *gpu)
     kvc_v4_model_destroy(mc);
     kvc_v4_hidden_close(h);
     free(x);
-    for (int i = 0; i < 3; i++) {
-        snprintf(path, sizeof path, "%s/%s", dir, kvc_synth_shard_name(layers[i]));
-        unlink(path);
-    }
-    unlink(hidden);
-    rmdir(dir);
+    synth_remove(dir, hidden);
 }
 
 /* ------------------------------------------------------------ the audit's operations */
@@ -708,20 +723,8 @@ static int same8(const pipe8 *a, const pipe8 *b)
 
 static void bench_pipeline8(kvc_backend *gpu)
 {
-    char dir[512], path[1024], hidden[1024];
-    const char *tmp = getenv("KVC_BENCH_TMPDIR");
-    snprintf(dir, sizeof dir, "%s/kvcert-bench-p8-XXXXXX", tmp != NULL ? tmp : "/tmp");
-    if (mkdtemp(dir) == NULL) {
-        perror("mkdtemp");
-        exit(1);
-    }
-    static const int layers[3] = {0, 2, 3};
-    for (int i = 0; i < 3; i++) {
-        snprintf(path, sizeof path, "%s/%s", dir, kvc_synth_shard_name(layers[i]));
-        KV(kvc_synth_write_shard(1, layers[i], path, &e_));
-    }
-    snprintf(hidden, sizeof hidden, "%s/hidden.safetensors", dir);
-    KV(kvc_synth_write_hidden(1, P8, hidden, &e_));
+    char dir[512], hidden[1024];
+    synth_make(dir, sizeof dir, hidden, sizeof hidden, P8);
     kvc_v4_hidden *h = NULL;
     KV(kvc_v4_hidden_open(hidden, &h, &e_));
     const int64_t S = kvc_v4_hidden_seq_len(h);
@@ -775,12 +778,7 @@ static void bench_pipeline8(kvc_backend *gpu)
     kvc_v4_model_destroy(mg);
     kvc_v4_model_destroy(mc);
     kvc_v4_hidden_close(h);
-    for (int i = 0; i < 3; i++) {
-        snprintf(path, sizeof path, "%s/%s", dir, kvc_synth_shard_name(layers[i]));
-        unlink(path);
-    }
-    unlink(hidden);
-    rmdir(dir);
+    synth_remove(dir, hidden);
 }
 
 int main(int argc, char **argv)

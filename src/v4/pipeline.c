@@ -651,70 +651,63 @@ static kvc_status chain(const kvc_v4_model *m, const kvc_profile *p, const float
     return st;
 }
 
-kvc_status kvc_v4_streams_compute_on(const kvc_v4_model *m, const kvc_profile *p, const float *x,
-                                     int64_t seq_len, uint16_t *kv[KVC_V4_NSTREAMS],
-                                     kvc_error *err)
-{
-    for (int i = 0; i < KVC_V4_NSTREAMS; i++)
-        kv[i] = NULL;
-    if (m == NULL || p == NULL || x == NULL)
-        return kvc_error_set(err, KVC_INVALID_ARGUMENT, "streams: NULL argument");
-    kvc_status st = check_seq_len(seq_len, err);
-    if (st == KVC_OK)
-        st = ws_reserve(m, seq_len, err);
-    if (st == KVC_OK)
-        st = m->be->mem_upload(m->be, m->ws->x, x,
-                               sizeof(float) * (size_t)seq_len * KVC_V4_HIDDEN_DIM, err);
-    if (st == KVC_OK)
-        st = chain(m, p, m->ws->x, seq_len, kv, err);
-    if (st != KVC_OK)
-        kvc_v4_streams_free_on(m, kv);
-    return st;
-}
+/* How the input arrives. */
+typedef enum input_kind {
+    IN_HOST_F32,  /* binary32, host memory: uploaded into the work buffers */
+    IN_HOST_BF16, /* bf16 bytes, host memory: uploaded, widened on the backend */
+    IN_RESIDENT   /* binary32, backend memory: used in place */
+} input_kind;
 
-kvc_status kvc_v4_streams_compute_resident(const kvc_v4_model *m, const kvc_profile *p,
-                                           const float *x, int64_t seq_len,
-                                           uint16_t *kv[KVC_V4_NSTREAMS], kvc_error *err)
-{
-    for (int i = 0; i < KVC_V4_NSTREAMS; i++)
-        kv[i] = NULL;
-    if (m == NULL || p == NULL || x == NULL)
-        return kvc_error_set(err, KVC_INVALID_ARGUMENT, "streams: NULL argument");
-    kvc_status st = check_seq_len(seq_len, err);
-    if (st == KVC_OK)
-        st = ws_reserve(m, seq_len, err);
-    if (st == KVC_OK)
-        st = chain(m, p, x, seq_len, kv, err);
-    if (st != KVC_OK)
-        kvc_v4_streams_free_on(m, kv);
-    return st;
-}
-
-kvc_status kvc_v4_streams_compute_bf16_on(const kvc_v4_model *m, const kvc_profile *p,
-                                          const void *x, int64_t seq_len,
-                                          uint16_t *kv[KVC_V4_NSTREAMS], kvc_error *err)
+static kvc_status compute(const kvc_v4_model *m, const kvc_profile *p, const void *x,
+                          input_kind kind, int64_t seq_len, uint16_t *kv[KVC_V4_NSTREAMS],
+                          kvc_error *err)
 {
     for (int i = 0; i < KVC_V4_NSTREAMS; i++)
         kv[i] = NULL;
     if (m == NULL || p == NULL || x == NULL)
         return kvc_error_set(err, KVC_INVALID_ARGUMENT, "streams: NULL argument");
     const kvc_backend *be = m->be;
-    if (be->widen_bf16 == NULL)
+    if (kind == IN_HOST_BF16 && be->widen_bf16 == NULL)
         return kvc_error_set(err, KVC_BACKEND_UNAVAILABLE, "backend %s cannot widen bf16",
                              be->name);
-    const int64_t n = seq_len * KVC_V4_HIDDEN_DIM;
     kvc_status st = check_seq_len(seq_len, err);
     if (st == KVC_OK)
         st = ws_reserve(m, seq_len, err);
-    if (st == KVC_OK)
+    const int64_t n = seq_len * KVC_V4_HIDDEN_DIM;
+    const float *xin = kind == IN_RESIDENT ? (const float *)x : m->ws->x;
+    if (st == KVC_OK && kind == IN_HOST_F32)
+        st = be->mem_upload(be, m->ws->x, x, sizeof(float) * (size_t)n, err);
+    if (st == KVC_OK && kind == IN_HOST_BF16) {
         st = be->mem_upload(be, m->ws->xb, x, sizeof(uint16_t) * (size_t)n, err);
+        if (st == KVC_OK)
+            st = be->widen_bf16(be, m->ws->xb, n, m->ws->x, err);
+    }
     if (st == KVC_OK)
-        st = be->widen_bf16(be, m->ws->xb, n, m->ws->x, err);
-    if (st == KVC_OK)
-        st = chain(m, p, m->ws->x, seq_len, kv, err);
+        st = chain(m, p, xin, seq_len, kv, err);
     if (st != KVC_OK)
         kvc_v4_streams_free_on(m, kv);
     return st;
+}
+
+kvc_status kvc_v4_streams_compute_on(const kvc_v4_model *m, const kvc_profile *p, const float *x,
+                                     int64_t seq_len, uint16_t *kv[KVC_V4_NSTREAMS],
+                                     kvc_error *err)
+{
+    return compute(m, p, x, IN_HOST_F32, seq_len, kv, err);
+}
+
+kvc_status kvc_v4_streams_compute_resident(const kvc_v4_model *m, const kvc_profile *p,
+                                           const float *x, int64_t seq_len,
+                                           uint16_t *kv[KVC_V4_NSTREAMS], kvc_error *err)
+{
+    return compute(m, p, x, IN_RESIDENT, seq_len, kv, err);
+}
+
+kvc_status kvc_v4_streams_compute_bf16_on(const kvc_v4_model *m, const kvc_profile *p,
+                                          const void *x, int64_t seq_len,
+                                          uint16_t *kv[KVC_V4_NSTREAMS], kvc_error *err)
+{
+    return compute(m, p, x, IN_HOST_BF16, seq_len, kv, err);
 }
 
 void kvc_v4_streams_free(kvc_v4_streams *s)

@@ -439,10 +439,11 @@ KVC_HD int kvc_kakeya_field_bits(const kvc_kakeya_params *p, int f)
     return f < 2 ? 16 : p->block_bits;
 }
 
-/* The field holding record bit t (0 <= t < vector_bits). */
+/* The field holding record bit t (0 <= t < vector_bits < 2^31, so the
+ * division is a 32-bit one: cheaper on the GPU, same quotient). */
 KVC_HD int kvc_kakeya_field_at(const kvc_kakeya_params *p, uint64_t t)
 {
-    return t < 32 ? (int)(t / 16) : 2 + (int)((t - 32) / (uint64_t)p->block_bits);
+    return t < 32 ? (int)(t / 16) : 2 + (int)((uint32_t)(t - 32) / (uint32_t)p->block_bits);
 }
 
 /* Writes field f (value v) of the record at bit pos of a zeroed stream. */

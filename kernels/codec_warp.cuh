@@ -1,6 +1,10 @@
-/* kvcert: the codec roundtrip at one warp per vector (included by
- * kernels/cuda_codec.cu inside its anonymous namespace; not a public
- * header).
+/* kvcert: the codec roundtrip, encode and decode at one warp per vector
+ * (included by kernels/cuda_codec.cu inside its anonymous namespace; not
+ * a public header). The roundtrip is described here; k_encode_warp
+ * (steps 1-3 as below by the shared quantize_front, then the block
+ * search, the indices and the record written byte-parallel) and
+ * k_decode_warp (the record read block-parallel, then step 6 as below)
+ * are described at their definitions.
  *
  * One WARP per vector (D a power of two, 32 <= D <= 1024, the bandwidth
  * path): the same arithmetic as kvc_kakeya_roundtrip_vec, distributed.

@@ -35,6 +35,12 @@
  *    written per second (the roofline: the roundtrip reads x once and
  *    writes x^ once); also vectors per second. The former warp kernel
  *    is timed in the same run and its output compared bit for bit.
+ * 5. codec encode and decode through the backend table on backend
+ *    memory (E8 and D4, Q = 38, 1 M x 512 and 2048 x 512, the size of a
+ *    passage's largest stream): the warp kernels against the
+ *    one-vector-per-thread kernels in the same run (wall time per call,
+ *    median; the per-thread kernels at 1 M: 5 runs), streams and
+ *    decoded vectors compared bit for bit.
  * Kernel timings use CUDA events around each run; every figure is the
  * median of 25 runs after 3 warm-up runs (--quick: 5 runs, 1 warm-up).
  */
@@ -400,6 +406,126 @@ static void bench_codec(cudaStream_t s)
     }
     CK(cudaFree(dx));
     CK(cudaFree(dout));
+}
+
+
+/* ------------------------------------------------------------ codec encode, decode */
+
+typedef struct io_job {
+    const kvc_backend *be;
+    const kvc_kakeya_params *p;
+    const float *x;   /* backend memory */
+    uint8_t *stream;  /* backend memory, size bytes */
+    size_t size;
+    float *out;       /* backend memory */
+    int64_t n;
+} io_job;
+
+static void run_encode(void *arg)
+{
+    io_job *j = arg;
+    KV(j->be->codec_encode(j->be, j->p, j->x, j->n, j->stream, j->size, &e_));
+}
+
+static void run_decode(void *arg)
+{
+    io_job *j = arg;
+    KV(j->be->codec_decode(j->be, j->p, j->stream, j->size, j->n, j->out, &e_));
+}
+
+/* Median wall-clock seconds of one host call of fn, each followed by
+ * cudaDeviceSynchronize (the backend runs on its own stream; decode
+ * waits for its status anyway): what a caller of the backend table sees
+ * per call, launch latency included. */
+static double time_calls(run_fn fn, void *arg, int runs)
+{
+    double t[64];
+    for (int i = 0; i < g_warm; i++)
+        fn(arg);
+    CK(cudaDeviceSynchronize());
+    for (int i = 0; i < runs; i++) {
+        double t0 = now();
+        fn(arg);
+        CK(cudaDeviceSynchronize());
+        t[i] = now() - t0;
+    }
+    return median(t, runs);
+}
+
+/* Index of the first differing byte of two device buffers, or bytes. */
+static size_t first_diff_dev(const void *a, const void *b, size_t bytes)
+{
+    unsigned char *ha = xmalloc(bytes), *hb = xmalloc(bytes);
+    CK(cudaMemcpy(ha, a, bytes, cudaMemcpyDeviceToHost));
+    CK(cudaMemcpy(hb, b, bytes, cudaMemcpyDeviceToHost));
+    size_t i = 0;
+    while (i < bytes && ha[i] == hb[i])
+        i++;
+    free(ha);
+    free(hb);
+    return i;
+}
+
+static void set_ref(int on)
+{
+    if (on ? setenv("KVC_BENCH_CODEC_WARP_REF", "1", 1) : unsetenv("KVC_BENCH_CODEC_WARP_REF")) {
+        perror("setenv");
+        exit(1);
+    }
+}
+
+/* codec_encode and codec_decode through the backend table on backend
+ * memory (E8 and D4, Q = 38, n vectors of 512), the warp kernels
+ * (k_encode_warp / k_decode_warp) and the one-vector-per-thread kernels
+ * (k_encode / k_decode, selected while KVC_BENCH_CODEC_WARP_REF=1) in
+ * the same run: median wall time per call, and both kernels' streams
+ * and decoded vectors compared bit for bit (finite input: no NaN). */
+static void bench_codec_io(const kvc_backend *gpu, int64_t n, int ref_runs)
+{
+    const int d = 512;
+    const size_t cnt = (size_t)n * (size_t)d;
+    float *hx = filled(cnt, 91);
+    void *dx, *dout, *dref;
+    KV(gpu->mem_alloc(gpu, cnt * 4, &dx, &e_));
+    KV(gpu->mem_alloc(gpu, cnt * 4, &dout, &e_));
+    KV(gpu->mem_alloc(gpu, cnt * 4, &dref, &e_));
+    CK(cudaMemcpy(dx, hx, cnt * 4, cudaMemcpyHostToDevice));
+    free(hx);
+    for (int k = 0; k < 2; k++) {
+        kvc_kakeya_params p;
+        KV(kvc_kakeya_params_init(&p, k ? KVC_CODEC_D4 : KVC_CODEC_E8, d, 38, &e_));
+        size_t size = 0;
+        KV(kvc_kakeya_stream_size(&p, (size_t)n, &size, &e_));
+        void *ds, *dsr;
+        KV(gpu->mem_alloc(gpu, size, &ds, &e_));
+        KV(gpu->mem_alloc(gpu, size, &dsr, &e_));
+        io_job j = {gpu, &p, dx, ds, size, dout, n};
+        io_job jr = {gpu, &p, dx, dsr, size, dref, n};
+        double te = time_calls(run_encode, &j, g_runs);
+        double td = time_calls(run_decode, &j, g_runs);
+        set_ref(1);
+        double tre = time_calls(run_encode, &jr, ref_runs);
+        double trd = time_calls(run_decode, &jr, ref_runs);
+        set_ref(0);
+        size_t fs = first_diff_dev(ds, dsr, size), fo = first_diff_dev(dout, dref, cnt * 4);
+        printf("codec encode %s Q=38 %lld x %d: %.3f ms/call (%.2f M vectors/s); per-thread kernel "
+               "%.3f ms; speedup %.2fx; streams %s",
+               k ? "D4" : "E8", (long long)n, d, te * 1e3, (double)n / te * 1e-6, tre * 1e3,
+               tre / te, fs == size ? "bit-identical\n" : "DIFFER");
+        if (fs != size)
+            printf(" from byte %zu\n", fs);
+        printf("codec decode %s Q=38 %lld x %d: %.3f ms/call (%.2f M vectors/s); per-thread kernel "
+               "%.3f ms; speedup %.2fx; outputs %s",
+               k ? "D4" : "E8", (long long)n, d, td * 1e3, (double)n / td * 1e-6, trd * 1e3,
+               trd / td, fo == cnt * 4 ? "bit-identical\n" : "DIFFER");
+        if (fo != cnt * 4)
+            printf(" from byte %zu (vector %zu)\n", fo, fo / (4 * (size_t)d));
+        gpu->mem_free(gpu, ds);
+        gpu->mem_free(gpu, dsr);
+    }
+    gpu->mem_free(gpu, dx);
+    gpu->mem_free(gpu, dout);
+    gpu->mem_free(gpu, dref);
 }
 
 /* ------------------------------------------------------------ one passage */
@@ -835,8 +961,11 @@ int main(int argc, char **argv)
     }
     if (want[1])
         bench_dequant(s);
-    if (want[2])
+    if (want[2]) {
         bench_codec(s);
+        bench_codec_io(gpu, 1 << 20, g_runs < 5 ? g_runs : 5);
+        bench_codec_io(gpu, 2048, g_runs); /* one passage stream's size */
+    }
     if (want[3])
         bench_passage(gpu);
     if (want[4])

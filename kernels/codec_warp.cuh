@@ -1,6 +1,10 @@
-/* kvcert: the codec roundtrip at one warp per vector (included by
- * kernels/cuda_codec.cu inside its anonymous namespace; not a public
- * header).
+/* kvcert: the codec roundtrip, encode and decode at one warp per vector
+ * (included by kernels/cuda_codec.cu inside its anonymous namespace; not
+ * a public header). The roundtrip is described here; k_encode_warp
+ * (steps 1-3 as below by the shared quantize_front, then the block
+ * search, the indices and the record written byte-parallel) and
+ * k_decode_warp (the record read block-parallel, then step 6 as below)
+ * are described at their definitions.
  *
  * One WARP per vector (D a power of two, 32 <= D <= 1024, the bandwidth
  * path): the same arithmetic as kvc_kakeya_roundtrip_vec, distributed.
@@ -175,6 +179,37 @@ __device__ __forceinline__ void block_phase(const kvc_kakeya_params *p, float (&
     __syncwarp(); /* v is written again for the next vector */
 }
 
+/* The butterfly stages h = 1, 2, ..., R/2 of step 6 on a vector held in
+ * the CONTIGUOUS layout c[m] = v[R l + m] (see blocks_contig for why
+ * they are the CPU's butterflies), then the move back to the strided
+ * layout r[k] = v[l + 32k] through the padded shared memory v; the
+ * caller runs fwht_regs<R, R> next. */
+template <int R>
+__device__ __forceinline__ void contig_stages_to_strided(float (&c)[R], float (&r)[R], float *v,
+                                                         int lane)
+{
+#pragma unroll
+    for (int h = 1; h < R; h <<= 1) {
+#pragma unroll
+        for (int m = 0; m < R; m++) {
+            if ((m & h) == 0) {
+                float a = c[m], b = c[m + h];
+                c[m] = a + b;
+                c[m + h] = a - b;
+            }
+        }
+    }
+    __syncwarp(); /* every lane has read its contiguous elements */
+#pragma unroll
+    for (int m = 0; m < R; m++)
+        v[pad_slot(R * lane + m)] = c[m];
+    __syncwarp();
+#pragma unroll
+    for (int k = 0; k < R; k++)
+        r[k] = v[lane + 33 * k];
+    __syncwarp(); /* v is written again for the next vector */
+}
+
 /* Steps 4-5 and the first stages of step 6, for R >= B (every block lies
  * inside one lane): on entry r holds yt in the strided layout (lane l:
  * i = l + 32k); through shared memory the vector moves to the CONTIGUOUS
@@ -218,26 +253,55 @@ __device__ __forceinline__ void blocks_contig(const kvc_kakeya_params *p, float 
         for (int e = 0; e < B; e++)
             c[j * B + e] = ((float)z2[e] * 0.5f) * s;
     }
+    contig_stages_to_strided<R>(c, r, v, lane);
+}
+
+/* Steps 1-3 for the vector in r (lane l: i = l + 32k): on return r holds
+ * yt_i = sanitize(y_i / s) in the same layout, *nb and *mb the fp16 bits
+ * of n^ and m^ (kvc_kakeya_quantize's), and the result is s. See the top
+ * for why each operation is the CPU's. */
+template <int R>
+__device__ __forceinline__ float quantize_front(const kvc_kakeya_params *pp, float (&r)[R],
+                                                int lane, uint16_t *nbp, uint16_t *mbp)
+{
+    const kvc_kakeya_params &p = *pp;
+    /* 1. the norm: lane partial (k ascending), the CPU's tree, finish */
+    double part = 0.0;
 #pragma unroll
-    for (int h = 1; h < R; h <<= 1) {
-#pragma unroll
-        for (int m = 0; m < R; m++) {
-            if ((m & h) == 0) {
-                float a = c[m], b = c[m + h];
-                c[m] = a + b;
-                c[m + h] = a - b;
-            }
-        }
+    for (int k = 0; k < R; k++) {
+        double t = (double)r[k];
+        part = part + t * t;
     }
-    __syncwarp(); /* every lane has read its contiguous elements */
-#pragma unroll
-    for (int m = 0; m < R; m++)
-        v[pad_slot(R * lane + m)] = c[m];
-    __syncwarp();
+    for (int off = 16; off >= 1; off >>= 1)
+        part = part + __shfl_down_sync(FULL_MASK, part, off);
+    part = __shfl_sync(FULL_MASK, part, 0);
+    const float nrm = kvc_kakeya_norm_finish(part);
+    const uint16_t nb = kvc_f32_to_fp16(nrm);
+    *nbp = nb;
 #pragma unroll
     for (int k = 0; k < R; k++)
-        r[k] = v[lane + 33 * k];
-    __syncwarp(); /* v is written again for the next vector */
+        r[k] = r[k] / nrm;
+    /* 2. y = H u */
+    fwht_regs<R>(r, lane);
+    float m = 0.0f;
+#pragma unroll
+    for (int k = 0; k < R; k++) {
+        float y = r[k] * p.hscale;
+        r[k] = y;
+        float a = kvc__absf(y);
+        m = (a > m) ? a : m; /* NaN never wins */
+    }
+    /* 3. scale */
+    m = warp_max(m);
+    if (m < kvc_kakeya_floor())
+        m = kvc_kakeya_floor();
+    const uint16_t mb = kvc_f32_to_fp16(m);
+    *mbp = mb;
+    const float s = kvc_fp16_to_f32(mb) * p.inv_q;
+#pragma unroll
+    for (int k = 0; k < R; k++)
+        r[k] = kvc_kakeya_sanitize(r[k] / s);
+    return s;
 }
 
 template <int D, int B>
@@ -269,40 +333,8 @@ __global__ void __launch_bounds__(WARP_THREADS)
             for (int k = 0; k < R; k++)
                 nx[k] = __ldcs(xv + 32 * k);
         }
-        /* 1. the norm: lane partial (k ascending), the CPU's tree, finish */
-        double part = 0.0;
-#pragma unroll
-        for (int k = 0; k < R; k++) {
-            double t = (double)r[k];
-            part = part + t * t;
-        }
-        for (int off = 16; off >= 1; off >>= 1)
-            part = part + __shfl_down_sync(FULL_MASK, part, off);
-        part = __shfl_sync(FULL_MASK, part, 0);
-        const float nrm = kvc_kakeya_norm_finish(part);
-        const uint16_t nb = kvc_f32_to_fp16(nrm);
-#pragma unroll
-        for (int k = 0; k < R; k++)
-            r[k] = r[k] / nrm;
-        /* 2. y = H u */
-        fwht_regs<R>(r, lane);
-        float m = 0.0f;
-#pragma unroll
-        for (int k = 0; k < R; k++) {
-            float y = r[k] * p.hscale;
-            r[k] = y;
-            float a = kvc__absf(y);
-            m = (a > m) ? a : m; /* NaN never wins */
-        }
-        /* 3. scale */
-        m = warp_max(m);
-        if (m < kvc_kakeya_floor())
-            m = kvc_kakeya_floor();
-        const uint16_t mb = kvc_f32_to_fp16(m);
-        const float s = kvc_fp16_to_f32(mb) * p.inv_q;
-#pragma unroll
-        for (int k = 0; k < R; k++)
-            r[k] = kvc_kakeya_sanitize(r[k] / s);
+        uint16_t nb, mb;
+        const float s = quantize_front<R>(&p, r, lane, &nb, &mb);
         /* 4-5. per block: closest point, clamp, w = (z * 0.5) * s;
          * 6. x^ = n^ * H(w) */
         if constexpr (R >= B) {
@@ -310,6 +342,214 @@ __global__ void __launch_bounds__(WARP_THREADS)
             fwht_regs<R, R>(r, lane);
         } else {
             block_phase<D, B>(&p, r, v, lane, s);
+            fwht_regs<R>(r, lane);
+        }
+        const float nhat = kvc_fp16_to_f32(nb);
+        float *ov = out + vec * D + lane;
+#pragma unroll
+        for (int k = 0; k < R; k++) {
+            float t = r[k] * p.hscale;
+            __stcs(ov + 32 * k, nhat * t);
+        }
+    }
+}
+
+/* ------------------------------------------------------------ encode, decode */
+
+/* Floats of one warp's shared row in the encode and decode kernels: the
+ * padded vector (D + D/32 floats, pad_slot) rounded up to an even count,
+ * so that every row starts 8-byte aligned and can hold the block indices
+ * (uint64_t, D / B <= D / 4 of them: 2 D bytes <= 4 D) once the vector
+ * has left it. */
+template <int D> __host__ __device__ constexpr int coder_row()
+{
+    return (D + D / 32 + 1) & ~1;
+}
+
+/* Loads vector vec's elements (lane l: i = l + 32k) into r. */
+template <int R>
+__device__ __forceinline__ void load_strided(const float *x, int64_t vec, int lane, float (&r)[R])
+{
+    const float *xv = x + vec * (32 * R) + lane;
+#pragma unroll
+    for (int k = 0; k < R; k++)
+        r[k] = __ldcs(xv + 32 * k);
+}
+
+/* ENCODE: kvc_kakeya_quantize (steps 1-5: quantize_front, then every
+ * block through kvc_kakeya_block_search, giving the closest-point
+ * integers z2) followed by kvc_kakeya_pack_vector, for the vectors
+ * first, first + step, ... (step 2 when records share a byte: see
+ * cu_codec_encode), one warp per vector.
+ *
+ * Blocks: lane l takes the blocks b = l + 32j (as block_phase: yt through
+ * the padded shared row, conflict-free), searches them and ranks them
+ * with kvc_kakeya_rank_block: the CPU's calls on the CPU's operands. The
+ * indices go to the warp's shared row (the vector has left it: a
+ * __syncwarp separates the last read of yt from the first index write).
+ * Record: bits pos .. pos + vector_bits - 1 with pos = vec * vector_bits,
+ * i.e. stream bytes pos/8 .. (pos + vector_bits - 1)/8; lane l forms the
+ * bytes a = pos/8 + l + 32j with kvc_kakeya_record_byte (exactly the bits
+ * pack_vector ORs into byte a) and writes them: distinct lanes write
+ * distinct bytes, so no two threads of the warp touch one byte, and the
+ * only bytes a record shares with another are its first and last, which
+ * the even/odd launches never give two running warps at once. A byte
+ * the record covers completely is stored (the stream is zeroed, so
+ * storing equals ORing); the two edge bytes are ORed into. Stores of
+ * consecutive lanes go to consecutive bytes (coalesced). */
+template <int D, int B>
+__global__ void __launch_bounds__(WARP_THREADS)
+    k_encode_warp(const __grid_constant__ kvc_kakeya_params p, const float *x, int64_t n,
+                  int64_t first, int64_t step, uint8_t *stream)
+{
+    constexpr int R = D / 32;
+    constexpr int NB = D / B;
+    constexpr int NBL = (NB + 31) / 32; /* blocks per lane (at most) */
+    __shared__ __align__(16) float sh_all[WARPS_PER_BLOCK][coder_row<D>()];
+    const int lane = (int)(threadIdx.x & 31), wib = (int)(threadIdx.x >> 5);
+    float *v = sh_all[wib];
+    uint64_t *ranks = reinterpret_cast<uint64_t *>(v);
+    const int64_t stride = (int64_t)gridDim.x * WARPS_PER_BLOCK;
+    const int64_t count = (n - first + step - 1) / step; /* vectors of this launch */
+    int64_t t = (int64_t)blockIdx.x * WARPS_PER_BLOCK + wib;
+    float nx[R]; /* the next vector's elements, loaded ahead */
+    if (t < count)
+        load_strided<R>(x, first + t * step, lane, nx);
+    for (; t < count; t += stride) { /* t is uniform across the warp */
+        const int64_t vec = first + t * step;
+        float r[R];
+#pragma unroll
+        for (int k = 0; k < R; k++)
+            r[k] = nx[k];
+        if (t + stride < count)
+            load_strided<R>(x, first + (t + stride) * step, lane, nx);
+        uint16_t nb, mb;
+        (void)quantize_front<R>(&p, r, lane, &nb, &mb);
+        /* 4. closest points and their indices */
+#pragma unroll
+        for (int k = 0; k < R; k++)
+            v[lane + 33 * k] = r[k];
+        __syncwarp();
+        uint64_t rk[NBL];
+#pragma unroll
+        for (int j = 0; j < NBL; j++) {
+            const int b = lane + 32 * j;
+            rk[j] = 0;
+            if (NB % 32 == 0 || b < NB) {
+                float yt[8];
+                int32_t z2[8];
+#pragma unroll
+                for (int e = 0; e < B; e++)
+                    yt[e] = v[pad_slot(b * B + e)];
+                kvc_kakeya_block_search(&p, yt, z2);
+                rk[j] = kvc_kakeya_rank_block(&p, z2);
+            }
+        }
+        __syncwarp(); /* every lane has read its yt: the row now takes the indices */
+#pragma unroll
+        for (int j = 0; j < NBL; j++) {
+            const int b = lane + 32 * j;
+            if (NB % 32 == 0 || b < NB)
+                ranks[b] = rk[j];
+        }
+        __syncwarp();
+        /* 5. the record, byte-parallel */
+        const uint64_t pos = (uint64_t)vec * (uint64_t)p.vector_bits;
+        const uint64_t end = pos + (uint64_t)p.vector_bits;
+        const uint64_t a0 = pos >> 3, a1 = (end - 1) >> 3;
+        for (uint64_t a = a0 + (uint64_t)lane; a <= a1; a += 32) {
+            const uint8_t byte = kvc_kakeya_record_byte(&p, pos, nb, mb, ranks, a);
+            if (8 * a >= pos && 8 * a + 8 <= end)
+                stream[a] = byte; /* all 8 bits are this record's */
+            else
+                stream[a] = (uint8_t)(stream[a] | byte);
+        }
+        __syncwarp(); /* the row is written again for the next vector */
+    }
+}
+
+/* DECODE: kvc_kakeya_unpack_vector then kvc_kakeya_dequantize, one warp
+ * per vector. Every lane reads the two scalars (the same bytes); the
+ * blocks are unranked in parallel (kvc_bits_get only reads): with
+ * R >= B lane l takes the R / B blocks that the CONTIGUOUS layout puts
+ * in it (b = (R / B) l + j, elements R l + jB ..), and their
+ * w = ((float)z2 * 0.5f) * s (kvc_kakeya_dequantize's, same s) land
+ * directly in its registers c[]; then the butterfly stages h < R run
+ * there and the vector moves to the strided layout
+ * (contig_stages_to_strided, as the roundtrip), fwht_regs<R, R> does
+ * the rest. With R < B lane l takes the blocks b = l + 32j, writes w
+ * to the padded shared row, and the whole fwht_regs<R> runs after the
+ * move to the strided layout. Then one multiply by c = hscale
+ * (kvc_hadamard_f32) and x^_i = n^ * v_i.
+ *
+ * A record is bad when its scalars are impossible
+ * (kvc_kakeya_scalars_valid) or any block index is (unrank_block != 0):
+ * exactly when unpack_vector returns -1 (it stops at the first bad field;
+ * the verdict is the same). The warp agrees by __all_sync; lane 0 then
+ * does the atomicMin of k_decode (the smallest bad index, whatever the
+ * schedule) and the vector's output is left alone, as there. */
+template <int D, int B>
+__global__ void __launch_bounds__(WARP_THREADS)
+    k_decode_warp(const __grid_constant__ kvc_kakeya_params p, const uint8_t *stream, int64_t n,
+                  float *out, unsigned long long *bad)
+{
+    constexpr int R = D / 32;
+    constexpr int NB = D / B;
+    __shared__ __align__(16) float sh_all[WARPS_PER_BLOCK][coder_row<D>()];
+    const int lane = (int)(threadIdx.x & 31), wib = (int)(threadIdx.x >> 5);
+    float *v = sh_all[wib];
+    const int64_t stride = (int64_t)gridDim.x * WARPS_PER_BLOCK;
+    for (int64_t vec = (int64_t)blockIdx.x * WARPS_PER_BLOCK + wib; vec < n; vec += stride) {
+        const uint64_t pos = (uint64_t)vec * (uint64_t)p.vector_bits;
+        const uint16_t nb = (uint16_t)kvc_kakeya_unpack_field(&p, stream, pos, 0);
+        const uint16_t mb = (uint16_t)kvc_kakeya_unpack_field(&p, stream, pos, 1);
+        int ok = kvc_kakeya_scalars_valid(nb, mb);
+        const float s = kvc_fp16_to_f32(mb) * p.inv_q;
+        float r[R];
+        if constexpr (R >= B) {
+            float c[R];
+#pragma unroll
+            for (int j = 0; j < R / B; j++) {
+                const int b = (R / B) * lane + j;
+                int32_t z2[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+                if (kvc_kakeya_unrank_block(
+                        &p, kvc_kakeya_unpack_field(&p, stream, pos, 2 + b), z2) != 0)
+                    ok = 0;
+#pragma unroll
+                for (int e = 0; e < B; e++)
+                    c[j * B + e] = ((float)z2[e] * 0.5f) * s;
+            }
+            if (!__all_sync(FULL_MASK, ok)) {
+                if (lane == 0)
+                    atomicMin(bad, (unsigned long long)vec);
+                continue; /* uniform: every lane agrees */
+            }
+            contig_stages_to_strided<R>(c, r, v, lane);
+            fwht_regs<R, R>(r, lane);
+        } else {
+#pragma unroll
+            for (int j = 0; j < (NB + 31) / 32; j++) {
+                const int b = lane + 32 * j;
+                if (NB % 32 == 0 || b < NB) {
+                    int32_t z2[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+                    if (kvc_kakeya_unrank_block(
+                            &p, kvc_kakeya_unpack_field(&p, stream, pos, 2 + b), z2) != 0)
+                        ok = 0;
+#pragma unroll
+                    for (int e = 0; e < B; e++)
+                        v[pad_slot(b * B + e)] = ((float)z2[e] * 0.5f) * s;
+                }
+            }
+            __syncwarp();
+            if (!__all_sync(FULL_MASK, ok)) {
+                if (lane == 0)
+                    atomicMin(bad, (unsigned long long)vec);
+                continue; /* uniform; the __syncwarp above ordered the row's writes */
+            }
+#pragma unroll
+            for (int k = 0; k < R; k++)
+                r[k] = v[lane + 33 * k];
+            __syncwarp(); /* the row is written again for the next vector */
             fwht_regs<R>(r, lane);
         }
         const float nhat = kvc_fp16_to_f32(nb);
@@ -449,7 +689,56 @@ void launch_warp_block(const kvc_kakeya_params *p, const float *x, int64_t n, fl
     }
 }
 
-/* 1 when bench/bench_cuda asks for the former kernel (see the top). */
+
+/* f(integral_constant<int, D>) for the warp path's D = d. */
+template <typename F> void by_dim(int d, F f)
+{
+    switch (d) {
+    case 32: f(std::integral_constant<int, 32>()); break;
+    case 64: f(std::integral_constant<int, 64>()); break;
+    case 128: f(std::integral_constant<int, 128>()); break;
+    case 256: f(std::integral_constant<int, 256>()); break;
+    case 512: f(std::integral_constant<int, 512>()); break;
+    default: f(std::integral_constant<int, 1024>()); break; /* warp_path: 1024 */
+    }
+}
+
+/* Queues the encode of vectors first, first + step, ... < n (warp_path(p)). */
+void launch_encode_warp(const kvc_kakeya_params *p, const float *x, int64_t n, int64_t first,
+                        int64_t step, uint8_t *stream, cudaStream_t st)
+{
+    const int64_t count = (n - first + step - 1) / step;
+    if (count <= 0)
+        return;
+    auto go = [&](auto dc, auto bc) {
+        constexpr int D = decltype(dc)::value, B = decltype(bc)::value;
+        unsigned blocks = warp_grid(k_encode_warp<D, B>, count);
+        k_encode_warp<D, B><<<blocks, WARP_THREADS, 0, st>>>(*p, x, n, first, step, stream);
+    };
+    if (p->block == 8)
+        by_dim(p->dim, [&](auto dc) { go(dc, std::integral_constant<int, 8>()); });
+    else
+        by_dim(p->dim, [&](auto dc) { go(dc, std::integral_constant<int, 4>()); });
+}
+
+/* Queues the decode of n vectors (warp_path(p)); bad as k_decode's. */
+void launch_decode_warp(const kvc_kakeya_params *p, const uint8_t *stream, int64_t n, float *out,
+                        unsigned long long *bad, cudaStream_t st)
+{
+    auto go = [&](auto dc, auto bc) {
+        constexpr int D = decltype(dc)::value, B = decltype(bc)::value;
+        unsigned blocks = warp_grid(k_decode_warp<D, B>, n);
+        k_decode_warp<D, B><<<blocks, WARP_THREADS, 0, st>>>(*p, stream, n, out, bad);
+    };
+    if (p->block == 8)
+        by_dim(p->dim, [&](auto dc) { go(dc, std::integral_constant<int, 8>()); });
+    else
+        by_dim(p->dim, [&](auto dc) { go(dc, std::integral_constant<int, 4>()); });
+}
+
+/* 1 when bench/bench_cuda asks for the former kernels (see the top):
+ * the roundtrip's k_roundtrip_warp_ref, and for codec_encode and
+ * codec_decode the one-vector-per-thread k_encode / k_decode. */
 bool warp_ref_requested()
 {
     const char *e = getenv("KVC_BENCH_CODEC_WARP_REF");

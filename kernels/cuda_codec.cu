@@ -6,11 +6,15 @@
  *   codec_roundtrip  one warp per vector for 32 <= D <= 1024 (k_roundtrip_warp,
  *                    the same operations distributed; see there), else one
  *                    vector per thread   kvc_kakeya_roundtrip_vec
- *   codec_encode     one vector per thread   kvc_kakeya_quantize + pack_vector
+ *   codec_encode     one warp per vector for 32 <= D <= 1024 (k_encode_warp,
+ *                    lanes own disjoint bytes of the record), else one
+ *                    vector per thread   kvc_kakeya_quantize + pack_vector
  *                    (records sharing a byte, vector_bits % 8 != 0, are
  *                    written in two launches, even then odd vectors, so no
  *                    two threads ever touch the same byte: no atomics)
- *   codec_decode     one vector per thread   kvc_kakeya_unpack_vector + dequantize;
+ *   codec_decode     one warp per vector for 32 <= D <= 1024 (k_decode_warp),
+ *                    else one vector per thread
+ *                    kvc_kakeya_unpack_vector + dequantize;
  *                    the padding check runs on the device (one thread) and
  *                    the first impossible record is an atomicMin of the
  *                    vector index (min is exact and order-free: the CPU's
@@ -65,6 +69,8 @@
 
 #include <stdlib.h>
 #include <string.h>
+
+#include <type_traits>
 
 #include "codec/fp8block.h"
 #include "codec/hadamard.h"
@@ -337,12 +343,16 @@ kvc_status cu_codec_encode(const kvc_backend *be, const struct kvc_kakeya_params
     TRY(op.begin());
     TRY(op.in(x, xbytes, &dx));
     TRY(op.out(stream, size, &ds));
-    TRY(bs.init(op, p, n));
+    const bool warp = warp_path(p) && !warp_ref_requested();
+    if (!warp)
+        TRY(bs.init(op, p, n));
     KVC_CUDA_TRY(cudaMemsetAsync(ds, 0, size, op.stream()), err);
     /* records that share a byte never run at once */
     int64_t step = (p->vector_bits % 8 == 0) ? 1 : 2;
     for (int64_t first = 0; first < step; first++) {
-        if (p->dim <= LOCAL_D)
+        if (warp)
+            launch_encode_warp(p, dx, n, first, step, ds, op.stream());
+        else if (p->dim <= LOCAL_D)
             k_encode<true><<<bs.blocks, VT, 0, op.stream()>>>(*p, dx, n, first, step, ds,
                                                               nullptr, nullptr);
         else
@@ -384,9 +394,13 @@ kvc_status cu_codec_decode(const kvc_backend *be, const struct kvc_kakeya_params
     TRY(op.in(stream, size, &ds));
     TRY(op.out(out, obytes, &dy));
     TRY(op.temp(2 * sizeof(unsigned long long), &res));
-    TRY(bs.init(op, p, n));
+    const bool warp = warp_path(p) && !warp_ref_requested();
+    if (!warp)
+        TRY(bs.init(op, p, n));
     k_decode_start<<<1, 1, 0, op.stream()>>>(ds + size - 1, (unsigned)(used & 7u), res);
-    if (p->dim <= LOCAL_D)
+    if (warp)
+        launch_decode_warp(p, ds, n, dy, res + 1, op.stream());
+    else if (p->dim <= LOCAL_D)
         k_decode<true><<<bs.blocks, VT, 0, op.stream()>>>(*p, ds, n, dy, res + 1, nullptr,
                                                           nullptr);
     else

@@ -19,6 +19,7 @@
 #include <cjson/cJSON.h>
 #include <math.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "codec/fp8block.h"
 #include "codec/kakeya.h"
@@ -563,6 +564,75 @@ START_TEST(stream_random_all_q)
         total += check_stream(&p, x, N);
     }
     printf("stream_random_all_q %s: %zu vectors\n", kind ? "e8" : "d4", total);
+}
+END_TEST
+
+/* kvc_bits_put_byte(pos, v, w, a) against kvc_bits_put itself (the
+ * oracle: the writer the CPU uses), every pos 0..23, w 1..64, the bytes
+ * around the field; v random with all bits above w set too (bits_put
+ * writes only the low w). */
+START_TEST(bits_put_byte_matches_put)
+{
+    uint64_t st = 0xB17Eull;
+    for (int pos = 0; pos < 24; pos++)
+        for (int w = 1; w <= 64; w++)
+            for (int rep = 0; rep < 4; rep++) {
+                uint64_t v = kvc_test_rand64(&st);
+                uint8_t buf[16] = {0};
+                kvc_bits_put(buf, (uint64_t)pos, v, w);
+                for (uint64_t a = 0; a < 16; a++)
+                    ck_assert_msg(kvc_bits_put_byte((uint64_t)pos, v, w, a) == buf[a],
+                                  "pos %d w %d byte %d", pos, w, (int)a);
+            }
+}
+END_TEST
+
+/* The GPU's byte-parallel record writer (kvc_kakeya_record_byte, every
+ * byte formed alone and ORed into a zeroed stream, records in any order)
+ * gives kvc_kakeya_encode's stream (the oracle: pack_vector's
+ * bits_put), for both kinds, D = 32 .. 1024, Q with block_bits % 8 of 0
+ * and not (E8 at D = 32 also vector_bits % 8 != 0), n = 1 .. 5; and kvc_kakeya_unpack_field reads back the
+ * scalars and indices. */
+START_TEST(record_bytes_match_the_encoder)
+{
+    int kind = _i;
+    uint64_t st = 0x4EC0ull + (uint64_t)kind;
+    static float x[5 * 1024], work[1024];
+    static int32_t z2[1024];
+    static uint64_t ranks[256];
+    static const int qs[] = {1, 2, 3, 5, 38, 126};
+    int odd = 0;
+    for (int d = 32; d <= 1024; d *= 2)
+        for (size_t qi = 0; qi < sizeof qs / sizeof qs[0]; qi++) {
+            kvc_kakeya_params p = mk(kind, d, qs[qi]);
+            int n = 1 + (int)(kvc_test_rand64(&st) % 5);
+            for (int i = 0; i < n * d; i++)
+                x[i] = (float)(gauss(&st) * (i % 17 == 3 ? 30.0 : 1.0));
+            size_t size = 0;
+            ck_assert_int_eq(kvc_kakeya_stream_size(&p, (size_t)n, &size, NULL), KVC_OK);
+            uint8_t *want = calloc(size, 1), *got = calloc(size, 1);
+            ck_assert(want != NULL && got != NULL);
+            ck_assert_int_eq(kvc_kakeya_encode(&p, x, (size_t)n, want, size, NULL), KVC_OK);
+            odd += p.vector_bits % 8 != 0;
+            for (int v = n - 1; v >= 0; v--) { /* last record first */
+                uint16_t nb, mb;
+                kvc_kakeya_quantize(&p, x + (size_t)v * d, work, &nb, &mb, z2);
+                for (int b = 0; b < d / p.block; b++)
+                    ranks[b] = kvc_kakeya_rank_block(&p, z2 + b * p.block);
+                uint64_t pos = (uint64_t)v * (uint64_t)p.vector_bits;
+                for (uint64_t a = 0; a < size; a++) /* bytes outside the record give 0 */
+                    got[a] = (uint8_t)(got[a] | kvc_kakeya_record_byte(&p, pos, nb, mb, ranks, a));
+                ck_assert_uint_eq(kvc_kakeya_unpack_field(&p, want, pos, 0), nb);
+                ck_assert_uint_eq(kvc_kakeya_unpack_field(&p, want, pos, 1), mb);
+                for (int b = 0; b < d / p.block; b++)
+                    ck_assert_uint_eq(kvc_kakeya_unpack_field(&p, want, pos, 2 + b), ranks[b]);
+            }
+            ck_assert_msg(memcmp(want, got, size) == 0, "D %d Q %d n %d", d, qs[qi], n);
+            free(want);
+            free(got);
+        }
+    if (kind == KVC_CODEC_E8) /* D4 records are whole bytes (32 + 8k indices) */
+        ck_assert_int_gt(odd, 0); /* E8, D = 32: records share bytes */
 }
 END_TEST
 
@@ -1175,6 +1245,8 @@ static Suite *kakeya_suite(void)
     tcase_add_loop_test(tc, stream_random_all_q, 0, 2);
     tcase_add_loop_test(tc, stream_operating_points, 0, 4);
     tcase_add_test(tc, stream_other_dimensions);
+    tcase_add_test(tc, bits_put_byte_matches_put);
+    tcase_add_loop_test(tc, record_bytes_match_the_encoder, 0, 2);
     tcase_add_test(tc, exact_targets_hand_cases);
     tcase_add_test(tc, stream_adversarial_targets);
     tcase_add_test(tc, stream_special_vectors);

@@ -26,6 +26,23 @@ KVC_HD void kvc_bits_put(uint8_t *buf, uint64_t pos, uint64_t v, int w)
     }
 }
 
+/* The bits kvc_bits_put(buf, pos, v, w) ORs into byte a of buf, in place
+ * (0 when the field does not touch byte a): bit t of v (t < w) is stream
+ * bit pos + t, so byte a gets bits t = max(8a, pos) - pos ..
+ * min(8a + 8, pos + w) - 1 - pos, at bit (pos + t) - 8a. */
+KVC_HD uint8_t kvc_bits_put_byte(uint64_t pos, uint64_t v, int w, uint64_t a)
+{
+    uint64_t lo = 8 * a, hi = 8 * a + 8, end = pos + (uint64_t)w;
+    if (lo < pos)
+        lo = pos;
+    if (hi > end)
+        hi = end;
+    if (lo >= hi)
+        return 0;
+    uint64_t part = (v >> (lo - pos)) & ((1u << (hi - lo)) - 1u);
+    return (uint8_t)(part << (lo - 8 * a));
+}
+
 /* Reads a w-bit field (1 <= w <= 64) at bit pos of buf. */
 KVC_HD uint64_t kvc_bits_get(const uint8_t *buf, uint64_t pos, int w)
 {

@@ -424,17 +424,78 @@ KVC_HD int kvc_kakeya_scalars_valid(uint16_t nhat_bits, uint16_t mhat_bits)
     return mhat_bits >= 0x0002u && mhat_bits <= 0x7BFFu;
 }
 
+/* The fields of one vector's record (SPEC 7.2): field 0 is n^ (16 bits
+ * at record bit 0), field 1 is m^ (16 bits at bit 16), field 2 + b is the
+ * index of block b (block_bits bits at bit 32 + b * block_bits). The one
+ * place that says where a field lies: the packers and the GPU's
+ * byte-parallel writer (kvc_kakeya_record_byte) all use these. */
+KVC_HD uint64_t kvc_kakeya_field_off(const kvc_kakeya_params *p, int f)
+{
+    return f < 2 ? (uint64_t)(16 * f) : 32 + (uint64_t)(f - 2) * (uint64_t)p->block_bits;
+}
+
+KVC_HD int kvc_kakeya_field_bits(const kvc_kakeya_params *p, int f)
+{
+    return f < 2 ? 16 : p->block_bits;
+}
+
+/* The field holding record bit t (0 <= t < vector_bits < 2^31, so the
+ * division is a 32-bit one: cheaper on the GPU, same quotient). */
+KVC_HD int kvc_kakeya_field_at(const kvc_kakeya_params *p, uint64_t t)
+{
+    return t < 32 ? (int)(t / 16) : 2 + (int)((uint32_t)(t - 32) / (uint32_t)p->block_bits);
+}
+
+/* Writes field f (value v) of the record at bit pos of a zeroed stream. */
+KVC_HD void kvc_kakeya_pack_field(const kvc_kakeya_params *p, uint8_t *stream, uint64_t pos,
+                                  int f, uint64_t v)
+{
+    kvc_bits_put(stream, pos + kvc_kakeya_field_off(p, f), v, kvc_kakeya_field_bits(p, f));
+}
+
 /* Writes one vector's record at bit pos of a zeroed stream. */
 KVC_HD void kvc_kakeya_pack_vector(const kvc_kakeya_params *p, uint8_t *stream, uint64_t pos,
                                    uint16_t nhat_bits, uint16_t mhat_bits, const int32_t *z2)
 {
-    kvc_bits_put(stream, pos, nhat_bits, 16);
-    kvc_bits_put(stream, pos + 16, mhat_bits, 16);
-    pos += 32;
-    for (int b = 0; b < p->dim; b += p->block) {
-        kvc_bits_put(stream, pos, kvc_kakeya_rank_block(p, z2 + b), p->block_bits);
-        pos += (uint64_t)p->block_bits;
+    kvc_kakeya_pack_field(p, stream, pos, 0, nhat_bits);
+    kvc_kakeya_pack_field(p, stream, pos, 1, mhat_bits);
+    for (int b = 0; b < p->dim / p->block; b++)
+        kvc_kakeya_pack_field(p, stream, pos, 2 + b, kvc_kakeya_rank_block(p, z2 + b * p->block));
+}
+
+/* The bits that kvc_kakeya_pack_vector, given the block indices
+ * ranks[D / block] (kvc_kakeya_rank_block of each block), ORs into stream
+ * byte a: every field overlapping bits 8a .. 8a + 7 contributes
+ * kvc_bits_put_byte, i.e. exactly what its kvc_bits_put ORs there. Bytes
+ * outside the record give 0. A zeroed stream with every byte a of the
+ * record ORed with this value equals pack_vector's, and distinct bytes
+ * are independent: the GPU's lanes write disjoint bytes with it. */
+KVC_HD uint8_t kvc_kakeya_record_byte(const kvc_kakeya_params *p, uint64_t pos,
+                                      uint16_t nhat_bits, uint16_t mhat_bits,
+                                      const uint64_t *ranks, uint64_t a)
+{
+    uint64_t lo = 8 * a, hi = 8 * a + 8, end = pos + (uint64_t)p->vector_bits;
+    if (lo < pos)
+        lo = pos;
+    if (hi > end)
+        hi = end;
+    if (lo >= hi)
+        return 0;
+    int f0 = kvc_kakeya_field_at(p, lo - pos), f1 = kvc_kakeya_field_at(p, hi - 1 - pos);
+    uint8_t acc = 0;
+    for (int f = f0; f <= f1; f++) {
+        uint64_t v = f == 0 ? nhat_bits : f == 1 ? mhat_bits : ranks[f - 2];
+        acc = (uint8_t)(acc | kvc_bits_put_byte(pos + kvc_kakeya_field_off(p, f), v,
+                                                kvc_kakeya_field_bits(p, f), a));
     }
+    return acc;
+}
+
+/* Reads field f of the record at bit pos. */
+KVC_HD uint64_t kvc_kakeya_unpack_field(const kvc_kakeya_params *p, const uint8_t *stream,
+                                        uint64_t pos, int f)
+{
+    return kvc_bits_get(stream, pos + kvc_kakeya_field_off(p, f), kvc_kakeya_field_bits(p, f));
 }
 
 /* Reads one vector's record; returns 0, or -1 for an invalid record
@@ -443,16 +504,14 @@ KVC_HD int kvc_kakeya_unpack_vector(const kvc_kakeya_params *p, const uint8_t *s
                                     uint64_t pos, uint16_t *nhat_bits, uint16_t *mhat_bits,
                                     int32_t *z2)
 {
-    *nhat_bits = (uint16_t)kvc_bits_get(stream, pos, 16);
-    *mhat_bits = (uint16_t)kvc_bits_get(stream, pos + 16, 16);
+    *nhat_bits = (uint16_t)kvc_kakeya_unpack_field(p, stream, pos, 0);
+    *mhat_bits = (uint16_t)kvc_kakeya_unpack_field(p, stream, pos, 1);
     if (!kvc_kakeya_scalars_valid(*nhat_bits, *mhat_bits))
         return -1;
-    pos += 32;
-    for (int b = 0; b < p->dim; b += p->block) {
-        uint64_t r = kvc_bits_get(stream, pos, p->block_bits);
-        if (kvc_kakeya_unrank_block(p, r, z2 + b) != 0)
+    for (int b = 0; b < p->dim / p->block; b++) {
+        uint64_t r = kvc_kakeya_unpack_field(p, stream, pos, 2 + b);
+        if (kvc_kakeya_unrank_block(p, r, z2 + b * p->block) != 0)
             return -1;
-        pos += (uint64_t)p->block_bits;
     }
     return 0;
 }

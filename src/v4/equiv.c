@@ -1126,6 +1126,104 @@ done:
     free(out);
 }
 
+/* A valid stream (the reference's encoder) of 64 vectors of D, then
+ * vector `late` made impossible: its n^ set to 0 (scalars) when field is
+ * 0, else its block index `field - 2` set to all ones (at least |I u H|
+ * unless that is a power of two, then the stream stays valid and both
+ * backends must decode it alike). Also vector late + 9 (a later bad
+ * record must not win: the smallest index is reported). The GPU decodes
+ * records in parallel, so this checks its first-bad reduction. */
+static void case_codec_bad_late(runner *r, int index, kvc_codec_kind kind, int d, int q,
+                                int late, int field)
+{
+    kvc_equiv_case c;
+    case_init(&c, "codec_decode/%s/D%d/Q%d/bad%d.f%d", kind == KVC_CODEC_E8 ? "e8" : "d4", d, q,
+              late, field);
+    rng g = rng_for(r->opt->seed, KVC_EQUIV_CODEC_DECODE, 2000 + index);
+    kvc_kakeya_params p;
+    const int64_t n = 64;
+    size_t ssize = 0;
+    void *y[2] = {NULL, NULL};
+    float *x = NULL, *out = NULL;
+    uint8_t *stream = NULL;
+    if (kvc_kakeya_params_init(&p, kind, d, q, NULL) != KVC_OK ||
+        kvc_kakeya_stream_size(&p, (size_t)n, &ssize, NULL) != KVC_OK) {
+        add_problem(&c, "bad codec parameters");
+        finish(r, &c, y, 0, 4);
+        return;
+    }
+    stream = (uint8_t *)malloc(ssize);
+    x = (float *)malloc(sizeof(float) * (size_t)d * (size_t)n);
+    out = (float *)malloc(sizeof(float) * (size_t)d * (size_t)n);
+    if (stream == NULL || x == NULL || out == NULL) {
+        nomem(r, c.id);
+        goto done;
+    }
+    fill_vectors(&g, x, n, d, q, 0);
+    {
+        kvc_error e;
+        kvc_error_clear(&e);
+        if (r->be[0]->codec_encode(r->be[0], &p, x, n, stream, ssize, &e) != KVC_OK)
+            call_failed(&c, r, 0, &e);
+    }
+    for (int v = late; v < n; v += 9) {
+        uint64_t pos = (uint64_t)v * (uint64_t)p.vector_bits + kvc_kakeya_field_off(&p, field);
+        int w = kvc_kakeya_field_bits(&p, field);
+        for (int t = 0; t < w; t++) { /* n^ = 0, or an index of all ones */
+            uint64_t bit = pos + (uint64_t)t;
+            if (field == 0)
+                stream[bit / 8] = (uint8_t)(stream[bit / 8] & ~(1u << (bit % 8)));
+            else
+                stream[bit / 8] = (uint8_t)(stream[bit / 8] | (1u << (bit % 8)));
+        }
+        if (v >= late + 9)
+            break;
+    }
+    static char msg[2][512];
+    kvc_status st[2];
+    memset(msg, 0, sizeof msg);
+    for (int s = 0; s < 2; s++) {
+        kvc_error e;
+        kvc_error_clear(&e);
+        st[s] = r->be[s]->codec_decode(r->be[s], &p, stream, ssize, n, out, &e);
+        kvc_error_format(&e, msg[s], sizeof msg[s]);
+    }
+    if (st[0] != st[1] || strcmp(msg[0], msg[1]) != 0)
+        add_problem(&c, "statuses differ: %s: [%s] vs %s: [%s]", r->be[0]->name, msg[0],
+                    r->be[1]->name, msg[1]);
+    y[0] = msg[0];
+    y[1] = msg[1];
+    finish(r, &c, y, (int64_t)sizeof msg[0], 1);
+done:
+    free(stream);
+    free(x);
+    free(out);
+}
+
+/* The GPU's warp path's edges (D = 32, 64, 256; n = 1, 2, 3; small Q,
+ * where vector_bits % 8 != 0 and a byte holds parts of several fields)
+ * and late bad records; indexes 500.. so that the cases above keep
+ * their inputs. */
+static void run_codec_edges(runner *r, kvc_equiv_op op)
+{
+    static const int qs[] = {1, 2, 38};
+    static const int dims[] = {32, 64, 256};
+    int idx = 500;
+    for (int k = 0; k < 2 && r->fatal == KVC_OK; k++) {
+        kvc_codec_kind kind = k ? KVC_CODEC_E8 : KVC_CODEC_D4;
+        for (size_t qi = 0; qi < sizeof qs / sizeof qs[0]; qi++)
+            for (size_t di = 0; di < sizeof dims / sizeof dims[0] && r->fatal == KVC_OK; di++)
+                for (int64_t n = 1; n <= 3 && r->fatal == KVC_OK; n++)
+                    case_codec(r, op, idx++, kind, dims[di], qs[qi], n, (int)(n == 2));
+        if (op != KVC_EQUIV_CODEC_DECODE)
+            continue;
+        for (int f = 0; f < 3 && r->fatal == KVC_OK; f += 2) {
+            case_codec_bad_late(r, 2 * k + f, kind, 512, 38, 37, f);
+            case_codec_bad_late(r, 8 + 2 * k + f, kind, 32, 1, 5, f);
+        }
+    }
+}
+
 static void run_codec(runner *r, kvc_equiv_op op)
 {
     static const int qs[] = {1, 10, 38, 126, 200};
@@ -1145,6 +1243,8 @@ static void run_codec(runner *r, kvc_equiv_op op)
         if (op == KVC_EQUIV_CODEC_DECODE && r->fatal == KVC_OK)
             case_codec_corrupt(r, k, kind, 38);
     }
+    if (r->fatal == KVC_OK)
+        run_codec_edges(r, op);
     if (r->opt->large && r->fatal == KVC_OK)
         case_codec(r, op, idx++, KVC_CODEC_E8, 512, 38, 65536, 0);
 }

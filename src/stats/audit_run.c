@@ -142,6 +142,10 @@ struct kvc_measure_work {
     double *a;        /* [cap_vec, 512] binary64: the audit's W2 input */
     uint8_t *bytes;   /* a bitstream */
     size_t cap_vec, cap_bytes;
+    /* Backend memory for one stream's small results, read back once at
+     * its end (so the backend need not stop after every codec): */
+    kvc_recon_metrics *metrics; /* [KVC_MEASURE_MAX_CODECS] */
+    int64_t *first;             /* [KVC_MEASURE_MAX_CODECS] decode vs roundtrip */
 };
 
 static void work_release(kvc_measure_work *w)
@@ -211,6 +215,16 @@ kvc_status kvc_measure_work_create(const kvc_backend *be, kvc_measure_work **out
     if (w == NULL)
         return kvc_error_set(err, KVC_NOMEM, "codec work space");
     w->be = be;
+    void *m = NULL, *f = NULL;
+    kvc_status st = be->mem_alloc(be, KVC_MEASURE_MAX_CODECS * sizeof(kvc_recon_metrics), &m, err);
+    if (st == KVC_OK)
+        st = be->mem_alloc(be, KVC_MEASURE_MAX_CODECS * sizeof(int64_t), &f, err);
+    w->metrics = (kvc_recon_metrics *)m;
+    w->first = (int64_t *)f;
+    if (st != KVC_OK) {
+        kvc_measure_work_destroy(w);
+        return st;
+    }
     *out = w;
     return KVC_OK;
 }
@@ -221,6 +235,8 @@ void kvc_measure_work_destroy(kvc_measure_work *w)
         return;
     work_release(w);
     w->be->mem_free(w->be, w->bytes);
+    w->be->mem_free(w->be, w->metrics);
+    w->be->mem_free(w->be, w->first);
     free(w);
 }
 
@@ -232,35 +248,26 @@ const kvc_measured_codec *kvc_measure_find(const kvc_stream_measure *m, const ch
     return NULL;
 }
 
-/* rel_mse and cos_sim of w->y against the stream w->x. */
-static kvc_status metrics_of(kvc_measure_work *w, size_t n, kvc_measured_codec *c,
-                             kvc_error *err)
+/* Codec slot k's rel_mse and cos_sim of w->y against the stream w->x,
+ * into backend memory (read back by results_back). */
+static kvc_status metrics_of(kvc_measure_work *w, size_t n, size_t k, kvc_error *err)
 {
-    kvc_recon_metrics m;
-    kvc_status st = w->be->recon_metrics(w->be, w->x, w->y, (int64_t)n, KVC_V4_HEAD_DIM, &m, err);
-    if (st == KVC_OK) {
-        c->rel_mse = m.rel_mse;
-        c->cos_sim = m.cos_sim;
-    }
-    return st;
+    return w->be->recon_metrics(w->be, w->x, w->y, (int64_t)n, KVC_V4_HEAD_DIM, &w->metrics[k],
+                                err);
 }
 
-/* Whether the decode w->z equals the roundtrip w->y bit for bit. */
-static kvc_status same_as_roundtrip(kvc_measure_work *w, size_t n, int *same, kvc_error *err)
+/* Codec slot k: where the decode w->z first differs from the roundtrip
+ * w->y (-1: nowhere), into backend memory. */
+static kvc_status same_as_roundtrip(kvc_measure_work *w, size_t n, size_t k, kvc_error *err)
 {
-    int64_t first = -1;
-    kvc_status st = w->be->first_difference(w->be, w->y, w->z, (int64_t)n * KVC_V4_HEAD_DIM,
-                                            &first, err);
-    *same = first == -1;
-    return st;
+    return w->be->first_difference(w->be, w->y, w->z, (int64_t)n * KVC_V4_HEAD_DIM,
+                                   &w->first[k], err);
 }
 
 /* The KakeyaLattice codec kind at Q: roundtrip, then encode + decode,
  * which must reproduce the roundtrip bit for bit. */
-static kvc_status lattice_codec(kvc_measure_work *w, const kvc_measure_spec *spec,
-                                kvc_codec_kind kind, uint32_t q, const char *stream,
-                                int64_t passage, size_t n, kvc_measured_codec *c,
-                                kvc_error *err)
+static kvc_status lattice_codec(kvc_measure_work *w, kvc_codec_kind kind, uint32_t q, size_t n,
+                                size_t k, kvc_measured_codec *c, kvc_error *err)
 {
     const kvc_backend *be = w->be;
     kvc_kakeya_params p;
@@ -281,21 +288,16 @@ static kvc_status lattice_codec(kvc_measure_work *w, const kvc_measure_spec *spe
             (st = work_reserve(w, n, size, err)) != KVC_OK ||
             (st = be->codec_encode(be, &p, w->x, (int64_t)n, w->bytes, size, err)) != KVC_OK ||
             (st = be->codec_decode(be, &p, w->bytes, size, (int64_t)n, w->z, err)) != KVC_OK ||
-            (st = same_as_roundtrip(w, n, &c->matches_roundtrip, err)) != KVC_OK)
+            (st = same_as_roundtrip(w, n, k, err)) != KVC_OK)
             return st;
-        if (!c->matches_roundtrip && spec->strict)
-            return kvc_error_set(err, KVC_INTERNAL,
-                                 "passage %lld, %s, %s: decode(encode(x)) differs from the "
-                                 "roundtrip",
-                                 (long long)passage, stream, c->name);
         c->realized_bits = p.vector_bits;
         c->stream_bytes = size;
     }
-    return metrics_of(w, n, c, err);
+    return metrics_of(w, n, k, err);
 }
 
 /* fp8_per64_baseline: simulated (no byte format). */
-static kvc_status per64_codec(kvc_measure_work *w, size_t n, kvc_measured_codec *c,
+static kvc_status per64_codec(kvc_measure_work *w, size_t n, size_t k, kvc_measured_codec *c,
                               kvc_error *err)
 {
     snprintf(c->name, sizeof c->name, "%s", FP8_NAME);
@@ -304,14 +306,13 @@ static kvc_status per64_codec(kvc_measure_work *w, size_t n, kvc_measured_codec 
     c->stream_bytes = 0;
     c->matches_roundtrip = 1;
     kvc_status st = w->be->fp8_per64(w->be, w->x, (int64_t)n, w->y, err);
-    return st == KVC_OK ? metrics_of(w, n, c, err) : st;
+    return st == KVC_OK ? metrics_of(w, n, k, err) : st;
 }
 
 /* fp8_ds_mla: 584-byte records encoded and decoded; the decode must equal
  * the simulation. */
-static kvc_status dsmla_codec(kvc_measure_work *w, const kvc_measure_spec *spec,
-                              const char *stream, int64_t passage, size_t n,
-                              kvc_measured_codec *c, kvc_error *err)
+static kvc_status dsmla_codec(kvc_measure_work *w, size_t n, size_t k, kvc_measured_codec *c,
+                              kvc_error *err)
 {
     const kvc_backend *be = w->be;
     size_t size = n * KVC_FP8_DS_MLA_BYTES;
@@ -326,15 +327,47 @@ static kvc_status dsmla_codec(kvc_measure_work *w, const kvc_measure_spec *spec,
     if (st == KVC_OK)
         st = be->fp8_ds_mla_decode(be, w->bytes, size, (int64_t)n, w->z, err);
     if (st == KVC_OK)
-        st = same_as_roundtrip(w, n, &c->matches_roundtrip, err);
+        st = same_as_roundtrip(w, n, k, err);
+    return st == KVC_OK ? metrics_of(w, n, k, err) : st;
+}
+
+/* The stream's small results back from backend memory (one wait), then
+ * the strict check, in codec order: the first codec whose decode differs
+ * from its roundtrip (or simulation) fails the measurement. has_format[k]
+ * says whether slot k was compared. */
+static kvc_status results_back(kvc_measure_work *w, const kvc_measure_spec *spec,
+                               const unsigned char *has_format, const char *stream,
+                               int64_t passage, kvc_stream_measure *out, kvc_error *err)
+{
+    const kvc_backend *be = w->be;
+    kvc_recon_metrics m[KVC_MEASURE_MAX_CODECS];
+    int64_t first[KVC_MEASURE_MAX_CODECS];
+    kvc_status st = be->mem_download(be, m, w->metrics, out->ncodec * sizeof m[0], err);
+    if (st == KVC_OK)
+        st = be->mem_download(be, first, w->first, out->ncodec * sizeof first[0], err);
     if (st != KVC_OK)
         return st;
-    if (!c->matches_roundtrip && spec->strict)
+    for (size_t k = 0; k < out->ncodec; k++) {
+        kvc_measured_codec *c = &out->codec[k];
+        c->rel_mse = m[k].rel_mse;
+        c->cos_sim = m[k].cos_sim;
+        c->matches_roundtrip = has_format[k] ? first[k] == -1 : 1;
+    }
+    for (size_t k = 0; spec->strict && k < out->ncodec; k++) {
+        const kvc_measured_codec *c = &out->codec[k];
+        if (c->matches_roundtrip)
+            continue;
+        if (strcmp(c->name, DSMLA_NAME) == 0)
+            return kvc_error_set(err, KVC_INTERNAL,
+                                 "passage %lld, %s, fp8_ds_mla: the decoded records differ "
+                                 "from the simulation",
+                                 (long long)passage, stream);
         return kvc_error_set(err, KVC_INTERNAL,
-                             "passage %lld, %s, fp8_ds_mla: the decoded records differ from "
-                             "the simulation",
-                             (long long)passage, stream);
-    return metrics_of(w, n, c, err);
+                             "passage %lld, %s, %s: decode(encode(x)) differs from the "
+                             "roundtrip",
+                             (long long)passage, stream, c->name);
+    }
+    return KVC_OK;
 }
 
 kvc_status kvc_measure_stream(kvc_measure_work *w, const kvc_measure_spec *spec,
@@ -372,18 +405,26 @@ kvc_status kvc_measure_stream(kvc_measure_work *w, const kvc_measure_spec *spec,
         st = be->widen_bf16(be, kv, (int64_t)(n * KVC_V4_HEAD_DIM), w->x, err);
     if (st == KVC_OK)
         st = kvc__stats_audit_work(be, w->x, n, KVC_V4_HEAD_DIM, w->y, w->a, &out->audit, err);
+    unsigned char has_format[KVC_MEASURE_MAX_CODECS] = {0};
     for (size_t k = 0; st == KVC_OK && k < spec->nq; k++) {
-        if (spec->with_d4)
-            st = lattice_codec(w, spec, KVC_CODEC_D4, spec->q[k], stream, passage, n,
-                               &out->codec[out->ncodec++], err);
-        if (st == KVC_OK)
-            st = lattice_codec(w, spec, KVC_CODEC_E8, spec->q[k], stream, passage, n,
-                               &out->codec[out->ncodec++], err);
+        for (int e8 = !spec->with_d4; e8 < 2 && st == KVC_OK; e8++) {
+            size_t slot = out->ncodec++;
+            st = lattice_codec(w, e8 ? KVC_CODEC_E8 : KVC_CODEC_D4, spec->q[k], n, slot,
+                               &out->codec[slot], err);
+            has_format[slot] = out->codec[slot].realized_bits >= 0;
+        }
+    }
+    if (st == KVC_OK) {
+        size_t slot = out->ncodec++;
+        st = per64_codec(w, n, slot, &out->codec[slot], err);
+    }
+    if (st == KVC_OK && spec->with_ds_mla) {
+        size_t slot = out->ncodec++;
+        has_format[slot] = 1;
+        st = dsmla_codec(w, n, slot, &out->codec[slot], err);
     }
     if (st == KVC_OK)
-        st = per64_codec(w, n, &out->codec[out->ncodec++], err);
-    if (st == KVC_OK && spec->with_ds_mla)
-        st = dsmla_codec(w, spec, stream, passage, n, &out->codec[out->ncodec++], err);
+        st = results_back(w, spec, has_format, stream, passage, out, err);
     return st;
 }
 

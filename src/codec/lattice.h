@@ -66,29 +66,82 @@ KVC_HD float kvc__rne_lattice(float v)
     return (v + 12582912.0f) - 12582912.0f;
 }
 
-/* Nearest point of D_n (n <= 8) to y; f may not alias y. Written without
- * data-dependent branches (selects), which changes no result. */
-KVC_HD void kvc_lattice_dn_closest(const float *y, float *f, int n)
+/* The search below is written for registers: on a GPU an array indexed
+ * by a run-time value lives in local memory (the stack), so the search
+ * never indexes by a data-dependent value and its loops have trip counts
+ * the compiler knows (4 or 8) once inlined: the chosen index k is applied
+ * by a select over every coordinate. KVC__LATTICE_INLINE forces the
+ * inlining (nvcc's __forceinline__, GCC's always_inline) that turns the
+ * pointer arguments into the caller's own registers; KVC__UNROLL asks
+ * nvcc's device pass to unroll the constant-count loops (the C compiler
+ * decides alone).
+ * None of this changes an operation, its operands or their order. */
+#if defined(__CUDACC__)
+#define KVC__LATTICE_INLINE static __forceinline__ __host__ __device__
+#elif defined(__GNUC__)
+#define KVC__LATTICE_INLINE static inline __attribute__((always_inline))
+#else
+#define KVC__LATTICE_INLINE static inline
+#endif
+#if defined(__CUDA_ARCH__) /* nvcc's device pass; the host compiler would warn */
+#define KVC__UNROLL _Pragma("unroll")
+#else
+#define KVC__UNROLL
+#endif
+
+/* The D_n search (n <= 8); the codec passes the constant n = 4 or 8
+ * (see above). For each i: f_i = rne(y_i), the integer sum, d_i = y_i - f_i
+ * and |d_i|; k = the first index of the largest |d_i| (strict >), and
+ * dk = d_k -- the same operation on the same operands as y[k] - f[k],
+ * kept beside k instead of recomputed with a run-time index; dk starts
+ * as d_0 because k starts as 0 (this only matters when no |d_i| beats
+ * -1, i.e. never for finite y). Then f_k = f_k + (odd ? step : +0.0f)
+ * with step = +1 when dk >= 0, else -1; every other f_i is untouched. */
+KVC__LATTICE_INLINE void kvc__dn_closest_fixed(const float *y, float *f, int n)
 {
     int sum = 0;
     int k = 0;
     float worst = -1.0f;
+    float dk = 0.0f;
+    KVC__UNROLL
     for (int i = 0; i < n; i++) {
-        f[i] = kvc__rne_lattice(y[i]);
-        sum += (int)f[i]; /* |f| <= 2^21: exact */
-        float ad = kvc__absf(y[i] - f[i]);
+        float fi = kvc__rne_lattice(y[i]);
+        f[i] = fi;
+        sum += (int)fi; /* |f| <= 2^21: exact */
+        float d = y[i] - fi;
+        float ad = kvc__absf(d);
         int bigger = ad > worst; /* strict: the first index of the maximum */
         worst = bigger ? ad : worst;
         k = bigger ? i : k;
+        dk = (bigger || i == 0) ? d : dk;
     }
-    float step = (y[k] - f[k] >= 0.0f) ? 1.0f : -1.0f;
-    f[k] = f[k] + ((sum & 1) ? step : 0.0f);
+    float step = (dk >= 0.0f) ? 1.0f : -1.0f;
+    float add = (sum & 1) ? step : 0.0f;
+    KVC__UNROLL
+    for (int i = 0; i < n; i++)
+        f[i] = (i == k) ? f[i] + add : f[i];
 }
 
-/* Squared distance in binary32, sequential from i = 0 (see above). */
-KVC_HD float kvc__dist2_f32(const float *y, const float *p, int n)
+/* Nearest point of D_n (n <= 8) to y; f may not alias y. Written without
+ * data-dependent branches or indices (selects), which changes no result.
+ * n = 4 and n = 8 go through the constant-count search; any other n runs
+ * the same body with a run-time bound. */
+KVC_HD void kvc_lattice_dn_closest(const float *y, float *f, int n)
+{
+    if (n == 8)
+        kvc__dn_closest_fixed(y, f, 8);
+    else if (n == 4)
+        kvc__dn_closest_fixed(y, f, 4);
+    else
+        kvc__dn_closest_fixed(y, f, n);
+}
+
+/* Squared distance in binary32, sequential from i = 0 (see above); called
+ * with a constant n. */
+KVC__LATTICE_INLINE float kvc__dist2_f32(const float *y, const float *p, int n)
 {
     float s = 0.0f;
+    KVC__UNROLL
     for (int i = 0; i < n; i++) {
         float d = y[i] - p[i];
         float d2 = d * d;
@@ -99,21 +152,29 @@ KVC_HD float kvc__dist2_f32(const float *y, const float *p, int n)
 
 /* Nearest point of E8 to y (8 coordinates); out may not alias y.
  * Returns 0 when the integer coset was taken, 1 for the half-integer one. */
-KVC_HD int kvc_lattice_e8_closest(const float *y, float *out)
+KVC__LATTICE_INLINE int kvc__e8_closest_inl(const float *y, float *out)
 {
     float a[8], b[8], ys[8];
-    kvc_lattice_dn_closest(y, a, 8);
+    kvc__dn_closest_fixed(y, a, 8);
+    KVC__UNROLL
     for (int i = 0; i < 8; i++)
         ys[i] = y[i] - 0.5f;
-    kvc_lattice_dn_closest(ys, b, 8);
+    kvc__dn_closest_fixed(ys, b, 8);
+    KVC__UNROLL
     for (int i = 0; i < 8; i++)
         b[i] = b[i] + 0.5f;
     float da = kvc__dist2_f32(y, a, 8);
     float db = kvc__dist2_f32(y, b, 8);
     int half = !(da <= db);
+    KVC__UNROLL
     for (int i = 0; i < 8; i++)
         out[i] = half ? b[i] : a[i];
     return half;
+}
+
+KVC_HD int kvc_lattice_e8_closest(const float *y, float *out)
+{
+    return kvc__e8_closest_inl(y, out);
 }
 
 #endif /* KVC_CODEC_LATTICE_H */

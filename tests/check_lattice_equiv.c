@@ -7,15 +7,17 @@
  * the domain |y| <= 2^20 at many scales (subnormals included), grid values
  * whose rne and fl(y - 0.5) hit exact ties, signed zeros, values at and
  * next to +-2^20, all-equal coordinates, quarter-integer vectors where the
- * coset distances da == db exactly, coordinate-wise mixtures of all these,
+ * coset distances da == db exactly, the same moved by a few ulps (da and db
+ * within rounding of each other), coordinate-wise mixtures of all these,
  * and an exhaustive sweep over a small value set. Non-finite inputs are
  * outside the search's domain (kakeya.h sanitizes them first; the integer
  * conversion of a NaN would be undefined behaviour in C), so none is fed.
  *
  * KVC_EQUIV_SCALE=k (environment) multiplies the random counts by k for a
- * long sweep. make check runs k = 1: 5.75 million random vectors plus the
+ * long sweep. make check runs k = 1: 6.75 million random vectors plus the
  * 1.68 million of the exhaustive sweep; each vector goes through E8, D8,
  * D4 on both halves and the block step at B = 4 and 8. */
+#include <math.h> /* nextafterf, ldexp: input generation only */
 #include <stdio.h>
 #include <stdlib.h>
 
@@ -120,6 +122,7 @@ typedef struct tally {
     long long searches;   /* comparisons made (each one all entry points) */
     long long diffs;      /* outputs that differ in any bit */
     long long coset_tie;  /* E8 inputs with da == db (reference's values) */
+    long long near_tie;   /* ... with da != db within 2^-20 of each other */
     long long half;       /* E8 inputs that took the half coset */
     long long odd_fix;    /* D8 searches of y that needed the parity move */
     long long max_tie;    /* ... where the largest |y - f| is not unique */
@@ -131,9 +134,10 @@ static tally g_tally; /* per test: Check runs each test in its own process */
 static void tally_report(const char *what)
 {
     printf("equiv %-10s %lld vectors compared, %lld differences; %lld coset ties (da == db), "
+           "%lld near ties, "
            "%lld half-coset results, %lld D8 parity moves (%lld with a tied largest |y - f|), "
            "%lld starting with -0\n",
-           what, g_tally.searches, g_tally.diffs, g_tally.coset_tie, g_tally.half,
+           what, g_tally.searches, g_tally.diffs, g_tally.coset_tie, g_tally.near_tie, g_tally.half,
            g_tally.odd_fix, g_tally.max_tie, g_tally.neg_zero);
     fflush(stdout);
 }
@@ -154,8 +158,11 @@ static void note_cases(const float *y)
     ref_kvc_lattice_dn_closest(ys, b, 8);
     for (int i = 0; i < 8; i++)
         b[i] = b[i] + 0.5f;
-    if (ref_kvc__dist2_f32(y, a, 8) == ref_kvc__dist2_f32(y, b, 8))
+    float da = ref_kvc__dist2_f32(y, a, 8), db = ref_kvc__dist2_f32(y, b, 8);
+    if (da == db)
         g_tally.coset_tie++;
+    else if (fabs((double)da - (double)db) <= 0x1p-20 * (double)da)
+        g_tally.near_tie++;
     int sum = 0, nmax = 0;
     float worst = -1.0f;
     for (int i = 0; i < 8; i++) {
@@ -294,12 +301,30 @@ static float gen_any(uint64_t *st)
     }
 }
 
+/* Quarter-integer vectors (coset ties, exactly) moved by a few ulps per
+ * coordinate: da and db then differ by about as much as their rounding
+ * errors, so the order, the rounding (d * d unfused) and the start of the
+ * sums decide the coset; a change to any of them shows here. */
+static void gen_near_tie(uint64_t *st, float *y)
+{
+    int span = (kvc_test_rand64(st) & 1) ? 5 : 20; /* quarters in [-1.25, 1.25] or [-5, 5] */
+    for (int i = 0; i < 8; i++) {
+        float v = (float)((int64_t)(kvc_test_rand64(st) % (uint64_t)(2 * span + 1)) - span) * 0.25f;
+        int k = (int)(kvc_test_rand64(st) % 9u) - 4;
+        for (; k > 0; k--)
+            v = nextafterf(v, INFINITY);
+        for (; k < 0; k++)
+            v = nextafterf(v, -INFINITY);
+        y[i] = v;
+    }
+}
+
 typedef float (*gen_fn)(uint64_t *st);
 
 typedef struct family {
     const char *name;
     gen_fn gen;  /* per coordinate; NULL = the special vector builders */
-    int special; /* 1 all-equal, 2 quarter-integers (coset ties) */
+    int special; /* 1 all-equal, 2 quarter-integers (coset ties), 3 near ties */
     long count;  /* vectors at scale 1 */
 } family;
 
@@ -312,6 +337,7 @@ static const family k_families[] = {
     {"mixed", gen_any, 0, 1000000},
     {"all-equal", gen_any, 1, 250000},
     {"quarters", NULL, 2, 1000000},
+    {"near-ties", NULL, 3, 1000000},
 };
 
 static long scale(void)
@@ -333,6 +359,8 @@ START_TEST(random_families_match_reference)
             float c = fam->gen(&st);
             for (int i = 0; i < 8; i++)
                 y[i] = c;
+        } else if (fam->special == 3) {
+            gen_near_tie(&st, y);
         } else if (fam->special == 2) {
             for (int i = 0; i < 8; i++) /* quarters in [-5, 5] */
                 y[i] = (float)((int64_t)(kvc_test_rand64(&st) % 41u) - 20) * 0.25f;
@@ -347,6 +375,8 @@ START_TEST(random_families_match_reference)
     }
     if (fam->special == 2) /* the coset-tie rule was really exercised */
         ck_assert_int_gt(g_tally.coset_tie, n / 100);
+    if (fam->special == 3) /* and near ties, where rounding decides */
+        ck_assert_int_gt(g_tally.near_tie, n / 100);
     tally_report(fam->name);
     ck_assert_int_eq(g_tally.diffs, 0);
     ck_assert_int_eq(g_tally.searches, n);

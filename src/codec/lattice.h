@@ -73,8 +73,9 @@ KVC_HD float kvc__rne_lattice(float v)
  * by a select over every coordinate. KVC__LATTICE_INLINE forces the
  * inlining (nvcc's __forceinline__, GCC's always_inline) that turns the
  * pointer arguments into the caller's own registers; KVC__UNROLL asks
- * nvcc's device pass to unroll the constant-count loops (the C compiler
- * decides alone).
+ * nvcc's device pass to unroll the constant-count loops, and tells GCC to
+ * keep them rolled (unrolled, GCC 12 turned the selects of pass 1 into
+ * branches that mispredict on random data; rolled, pass 2 vectorizes).
  * None of this changes an operation, its operands or their order. */
 #if defined(__CUDACC__)
 #define KVC__LATTICE_INLINE static __forceinline__ __host__ __device__
@@ -83,43 +84,55 @@ KVC_HD float kvc__rne_lattice(float v)
 #else
 #define KVC__LATTICE_INLINE static inline
 #endif
-#if defined(__CUDA_ARCH__) /* nvcc's device pass; the host compiler would warn */
+#if defined(__CUDA_ARCH__) /* nvcc's device pass */
 #define KVC__UNROLL _Pragma("unroll")
+#elif defined(__GNUC__) && !defined(__CUDACC__) /* GCC and Clang, C only */
+#define KVC__UNROLL _Pragma("GCC unroll 1")
 #else
 #define KVC__UNROLL
 #endif
 
+/* c ? a : b as a move of bits (an integer select: a conditional move on
+ * a CPU, a SEL on a GPU, never a branch; no arithmetic on a or b). */
+KVC__LATTICE_INLINE float kvc__select_f32(int c, float a, float b)
+{
+    uint32_t m = 0u - (uint32_t)(c != 0); /* all ones when c */
+    uint32_t ua = kvc_f32_bits(a), ub = kvc_f32_bits(b);
+    return kvc_f32_from_bits((ua & m) | (ub & ~m));
+}
+
 /* The D_n search (n <= 8); the codec passes the constant n = 4 or 8
- * (see above). For each i: f_i = rne(y_i), the integer sum, d_i = y_i - f_i
- * and |d_i|; k = the first index of the largest |d_i| (strict >), and
- * dk = d_k -- the same operation on the same operands as y[k] - f[k],
- * kept beside k instead of recomputed with a run-time index; dk starts
- * as d_0 because k starts as 0 (this only matters when no |d_i| beats
- * -1, i.e. never for finite y). Then f_k = f_k + (odd ? step : +0.0f)
- * with step = +1 when dk >= 0, else -1; every other f_i is untouched. */
+ * (see above). Pass 1, as before: f_i = rne(y_i), the integer sum, and
+ * k = the first index of the largest |y_i - f_i| (strict >; maxss and a
+ * conditional move on a CPU). Pass 2 applies the parity move without
+ * indexing by k: for every i it forms the former expression for index k,
+ * g_i = f_i + (odd ? (y_i - f_i >= 0 ? +1 : -1) : +0.0f) -- the same
+ * operations on the same operands -- and keeps g_i only where i == k (a
+ * select of bits); every other f_i is left as it was. Pass 2 is
+ * straight-line vector code for GCC and a few selects per coordinate on a
+ * GPU; the g_i for i != k are thrown away, so no result changes. */
 KVC__LATTICE_INLINE void kvc__dn_closest_fixed(const float *y, float *f, int n)
 {
     int sum = 0;
     int k = 0;
     float worst = -1.0f;
-    float dk = 0.0f;
     KVC__UNROLL
     for (int i = 0; i < n; i++) {
         float fi = kvc__rne_lattice(y[i]);
         f[i] = fi;
         sum += (int)fi; /* |f| <= 2^21: exact */
-        float d = y[i] - fi;
-        float ad = kvc__absf(d);
+        float ad = kvc__absf(y[i] - fi);
         int bigger = ad > worst; /* strict: the first index of the maximum */
         worst = bigger ? ad : worst;
         k = bigger ? i : k;
-        dk = (bigger || i == 0) ? d : dk;
     }
-    float step = (dk >= 0.0f) ? 1.0f : -1.0f;
-    float add = (sum & 1) ? step : 0.0f;
+    int odd = sum & 1;
     KVC__UNROLL
-    for (int i = 0; i < n; i++)
-        f[i] = (i == k) ? f[i] + add : f[i];
+    for (int i = 0; i < n; i++) {
+        float step = (y[i] - f[i] >= 0.0f) ? 1.0f : -1.0f;
+        float g = f[i] + (odd ? step : 0.0f);
+        f[i] = kvc__select_f32(i == k, g, f[i]);
+    }
 }
 
 /* Nearest point of D_n (n <= 8) to y; f may not alias y. Written without

@@ -145,22 +145,36 @@ KVC_HD float kvc_kakeya_sanitize(float v)
     return v;
 }
 
-/* Steps 4-5 for one block: yt (sanitized) -> z2 = 2 * clamp(point). */
-KVC_HD void kvc_kakeya_block_search(const kvc_kakeya_params *p, const float *yt, int32_t *z2)
+/* Step 5 for one block of n = 4 or 8 (a constant once inlined):
+ * z2_i = 2 * clamp(z_i, -Q, Q). */
+KVC__LATTICE_INLINE void kvc__kakeya_clamp2(const float *z, int32_t *z2, int n, float qf)
 {
-    float z[8];
-    if (p->block == 8)
-        (void)kvc_lattice_e8_closest(yt, z);
-    else
-        kvc_lattice_dn_closest(yt, z, 4);
-    float qf = (float)p->q;
-    for (int i = 0; i < p->block; i++) {
+    KVC__UNROLL
+    for (int i = 0; i < n; i++) {
         float v = z[i];
         if (v > qf)
             v = qf;
         if (v < -qf)
             v = -qf;
         z2[i] = (int32_t)(v * 2.0f);
+    }
+}
+
+/* Steps 4-5 for one block: yt (sanitized) -> z2 = 2 * clamp(point).
+ * Each block size has its own constant-count path and the search is
+ * inlined (lattice.h: KVC__LATTICE_INLINE), so that a GPU keeps the block
+ * in registers; the operations are those of lattice.h, in its order. */
+KVC__LATTICE_INLINE void kvc_kakeya_block_search(const kvc_kakeya_params *p, const float *yt,
+                                                 int32_t *z2)
+{
+    float z[8];
+    float qf = (float)p->q;
+    if (p->block == 8) {
+        (void)kvc__e8_closest_inl(yt, z);
+        kvc__kakeya_clamp2(z, z2, 8, qf);
+    } else {
+        kvc__dn_closest_fixed(yt, z, 4);
+        kvc__kakeya_clamp2(z, z2, 4, qf);
     }
 }
 

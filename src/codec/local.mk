@@ -29,6 +29,12 @@ TESTS += tests/check_kakeya
 tests_check_kakeya_SOURCES = tests/check_kakeya.c tests/testutil.h
 tests_check_kakeya_CFLAGS = $(TEST_CFLAGS)
 tests_check_kakeya_LDADD = $(TEST_LDADD) $(CJSON_LIBS) $(CRYPTO_LIBS)
+## the register-friendly search against the former one, bit for bit
+check_PROGRAMS += tests/check_lattice_equiv
+TESTS += tests/check_lattice_equiv
+tests_check_lattice_equiv_SOURCES = tests/check_lattice_equiv.c tests/testutil.h
+tests_check_lattice_equiv_CFLAGS = $(TEST_CFLAGS)
+tests_check_lattice_equiv_LDADD = $(TEST_LDADD)
 check_PROGRAMS += tests/check_fp8block
 TESTS += tests/check_fp8block
 tests_check_fp8block_SOURCES = tests/check_fp8block.c tests/testutil.h

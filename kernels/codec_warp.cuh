@@ -305,7 +305,7 @@ __device__ __forceinline__ float quantize_front(const kvc_kakeya_params *pp, flo
 }
 
 template <int D, int B>
-__global__ void __launch_bounds__(WARP_THREADS)
+__global__ void __launch_bounds__(WARP_THREADS, (D <= 512 ? 3 : 1))
     k_roundtrip_warp(const __grid_constant__ kvc_kakeya_params p, const float *x, int64_t n,
                      float *out)
 {

@@ -31,6 +31,12 @@
  * round_bf16 (integer code) keeps every NaN bit for bit. `kvcert equiv`
  * feeds NaN to round_bf16 only.
  *
+ * Environment: KVC_BENCH_CODEC_WARP_REF=1 makes the codec operations use
+ * their former kernels (one vector per thread for encode/decode, the
+ * shared-memory warp roundtrip), for bench_cuda's same-run comparison
+ * only; the bits are the same either way (checked there and by the GPU
+ * tests).
+ *
  * The matmul kernel (kernels/cuda_matmul.cu) keeps SPEC 5.1's order for
  * every output: one accumulator, fmaf over k ascending from 0, starting
  * at +0; shared-memory tiles walk k in ascending order and a ragged last

@@ -7,21 +7,9 @@
 #include <math.h>
 #include <string.h>
 
+#include "core/hd.h"
+
 /* ------------------------------------------------------------ logarithm */
-
-static uint64_t f64_bits(double d)
-{
-    uint64_t u;
-    memcpy(&u, &d, sizeof u);
-    return u;
-}
-
-static double f64_from_bits(uint64_t u)
-{
-    double d;
-    memcpy(&d, &u, sizeof d);
-    return d;
-}
 
 /* log x = k ln 2 + log f, f in [sqrt(2)/2, sqrt(2)]; log f = 2 atanh(t),
  * t = (f - 1)/(f + 1), |t| <= 0.1716, by the series 2 t sum_{j=0..11}
@@ -29,15 +17,15 @@ static double f64_from_bits(uint64_t u)
  * relative). ln 2 is split so that k * ln2_hi is exact. */
 double kvc__stats_log(double x)
 {
-    uint64_t b = f64_bits(x);
+    uint64_t b = kvc_f64_bits(x);
     int k = 0;
     if (((b >> 52) & 0x7FFu) == 0) { /* subnormal: scale into the normal range */
         x = x * 0x1p54;
-        b = f64_bits(x);
+        b = kvc_f64_bits(x);
         k = -54;
     }
     k += (int)((b >> 52) & 0x7FFu) - 1023;
-    double f = f64_from_bits((b & 0x000FFFFFFFFFFFFFull) | 0x3FF0000000000000ull);
+    double f = kvc_f64_from_bits((b & 0x000FFFFFFFFFFFFFull) | 0x3FF0000000000000ull);
     if (f > 1.4142135623730951) {
         f = f * 0.5;
         k += 1;

@@ -880,7 +880,7 @@ __global__ void k_hadamard_rows(const float *x, int64_t n, int d, float c, float
 kvc_status cu_hadamard_rows(const kvc_backend *be, const float *x, int64_t n, int d, float *out,
                             kvc_error *err)
 {
-    if (n < 0 || kvc_hadamard_log2(d) < 1 || (n > 0 && (x == nullptr || out == nullptr)))
+    if (n < 0 || kvc_hadamard_log2(d) < 0 || (n > 0 && (x == nullptr || out == nullptr)))
         return bad_shape(err, "hadamard_rows");
     if (n == 0)
         return KVC_OK;

@@ -81,7 +81,7 @@ END_TEST
 
 /* ------------------------------------------------------------ hadamard_rows */
 
-static const int k_dims[] = {2, 4, 8, 64, 512, 4096};
+static const int k_dims[] = {1, 2, 4, 8, 64, 512, 4096};
 
 /* Sylvester sign of H[i][j]: (-1)^popcount(i & j). */
 static int sylvester_sign(unsigned i, unsigned j)
@@ -344,7 +344,7 @@ START_TEST(bad_arguments_are_invalid)
     kvc_error err;
     ck_assert_int_eq(be->widen_bf16(be, h, -1, y, &err), KVC_INVALID_ARGUMENT);
     ck_assert_int_eq(be->widen_bf16(be, NULL, 4, y, &err), KVC_INVALID_ARGUMENT);
-    static const int bad_d[] = {0, 1, 3, 6, 8192, -4};
+    static const int bad_d[] = {0, 3, 6, 8192, -4};
     for (size_t i = 0; i < sizeof bad_d / sizeof bad_d[0]; i++)
         ck_assert_int_eq(be->hadamard_rows(be, x, 1, bad_d[i], y, &err), KVC_INVALID_ARGUMENT);
     ck_assert_int_eq(be->hadamard_rows(be, x, -1, 4, y, &err), KVC_INVALID_ARGUMENT);

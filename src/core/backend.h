@@ -172,7 +172,7 @@ struct kvc_backend {
                              kvc_error *err);
     /* Each row of x [n, d] times the normalized Hadamard matrix into out
      * (kvc_hadamard_f32 with kvc_hadamard_scale(d); codec/hadamard.h);
-     * d a power of two, 2..4096. out may equal x. */
+     * d a power of two, 1..4096 (d = 1: H = (1), a multiply by 1). out may equal x. */
     kvc_status (*hadamard_rows)(const kvc_backend *be, const float *x, int64_t n, int d,
                                 float *out, kvc_error *err);
     /* The audit's W2 input (stats/audit.h): out[i*d + j] =

@@ -209,12 +209,10 @@ kvc_status kvc__stats_audit_work(const kvc_backend *be, const float *x, size_t n
     if (st == KVC_OK)
         stream_metrics(var_raw, m4, dd, var, per_dim, out);
 
-    /* Y = X H (for d = 1, H = (1): the multiply by c = 1 is exact) */
-    const float *yy = x;
-    if (st == KVC_OK && d > 1) {
+    /* Y = X H */
+    const float *yy = y;
+    if (st == KVC_OK)
         st = be->hadamard_rows(be, x, nn, d, y, err);
-        yy = y;
-    }
     if (st == KVC_OK)
         st = be->column_moments(be, yy, nn, d, mu, var_raw, m4, err);
     if (st == KVC_OK) {

@@ -414,7 +414,7 @@ static kvc_status cpu_hadamard_rows(const kvc_backend *be, const float *x, int64
                                     float *out, kvc_error *err)
 {
     (void)be;
-    if (n < 0 || kvc_hadamard_log2(d) < 1 || (n > 0 && (x == NULL || out == NULL)))
+    if (n < 0 || kvc_hadamard_log2(d) < 0 || (n > 0 && (x == NULL || out == NULL)))
         return bad_shape(err, "hadamard_rows");
     const float c = kvc_hadamard_scale(d);
     for (int64_t i = 0; i < n; i++) {
